@@ -1,0 +1,16 @@
+//! Domain types of hoclieu: vocabularies, Vietnamese text normalisation, the material model and
+//! its validation, and media-type sniffing.
+//!
+//! **Architecture invariant:** this crate does no I/O (no files, network, database or clock
+//! reads). Everything here is a pure function of its inputs, so every other crate can rely on it
+//! and it can be tested exhaustively.
+
+pub mod error;
+pub mod material;
+pub mod media;
+pub mod text;
+pub mod vocab;
+
+pub use error::Error;
+pub use material::{FileEntry, GradeValue, ImportRecord, Material, MaterialMeta, Status, StoredFile};
+pub use vocab::{Term, Vocabularies, Vocabulary};
