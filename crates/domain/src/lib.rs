@@ -5,12 +5,14 @@
 //! reads). Everything here is a pure function of its inputs, so every other crate can rely on it
 //! and it can be tested exhaustively.
 
+pub mod auth;
 pub mod error;
 pub mod material;
 pub mod media;
 pub mod text;
 pub mod vocab;
 
+pub use auth::Scope;
 pub use error::Error;
 pub use material::{FileEntry, GradeValue, ImportRecord, Material, MaterialMeta, Status, StoredFile};
 pub use vocab::{Term, Vocabularies, Vocabulary};

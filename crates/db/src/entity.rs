@@ -1,0 +1,118 @@
+//! sea-orm entities. Private to this crate: other crates see `hoclieu_domain` types only.
+
+pub mod material {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "materials")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        #[sea_orm(unique)]
+        pub external_id: Option<String>,
+        pub title: String,
+        pub description: Option<String>,
+        pub subject: String,
+        pub grade: Option<i16>,
+        pub series: Option<String>,
+        pub resource_type: String,
+        pub chapter: Option<String>,
+        pub lesson: Option<String>,
+        /// JSON array of strings.
+        pub keywords: String,
+        /// JSON array of strings.
+        pub authors: String,
+        pub organization: Option<String>,
+        pub province: Option<String>,
+        pub license: String,
+        pub language: String,
+        pub url: Option<String>,
+        pub status: String,
+        pub downloads: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod blob {
+    use sea_orm::entity::prelude::*;
+
+    /// Distinct file contents: identical bytes are stored once.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "blobs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub sha256: String,
+        pub size: i64,
+        pub object_key: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod material_file {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "material_files")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub material_id: Uuid,
+        pub position: i32,
+        pub name: String,
+        pub media_type: String,
+        pub sha256: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod change {
+    use sea_orm::entity::prelude::*;
+
+    /// The change sequence: one row per committed change of a material, in commit order.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "changes")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub seq: i64,
+        pub material_id: Uuid,
+        pub created_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod api_key {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "api_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub name: String,
+        /// The first characters of the token, shown in lists to tell keys apart.
+        pub prefix: String,
+        /// SHA-256 of the whole token (tokens are 256-bit random: a slow hash adds nothing).
+        #[sea_orm(unique)]
+        pub token_hash: String,
+        /// Space-separated scopes.
+        pub scopes: String,
+        pub created_at: DateTimeUtc,
+        pub last_used_at: Option<DateTimeUtc>,
+        pub revoked_at: Option<DateTimeUtc>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

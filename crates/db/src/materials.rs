@@ -1,0 +1,506 @@
+//! Materials, their files and blobs, and the change sequence.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use hoclieu_domain::{Material, MaterialMeta, Status, StoredFile};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::entity::{blob, change, material, material_file};
+use crate::{Db, Error, Result, lock_change_sequence};
+
+/// Rows per multi-row INSERT or IN (…) list: well under SQLite's and PostgreSQL's bind limits.
+const CHUNK: usize = 400;
+
+/// A file to attach to a material: its bytes are already durable in object storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFile {
+    pub name: String,
+    pub media_type: String,
+    pub sha256: String,
+    pub size: u64,
+    pub object_key: String,
+}
+
+/// A material to create or update.
+#[derive(Debug, Clone)]
+pub struct MaterialWrite {
+    pub meta: MaterialMeta,
+    pub files: Vec<NewFile>,
+}
+
+/// What to do when a write names an external id that already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnExisting {
+    /// Update that material (imports: re-running an import is idempotent).
+    Update,
+    /// Refuse with [`Error::Conflict`] (API creation).
+    Conflict,
+}
+
+/// What happened to one material of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created(Uuid),
+    Updated(Uuid),
+    /// The stored material already had exactly this metadata and these files.
+    Unchanged(Uuid),
+}
+
+impl Outcome {
+    pub fn id(self) -> Uuid {
+        match self {
+            Outcome::Created(id) | Outcome::Updated(id) | Outcome::Unchanged(id) => id,
+        }
+    }
+}
+
+/// The result of a batch write.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    /// One outcome per input, in input order.
+    pub outcomes: Vec<Outcome>,
+    /// Objects the caller stored that turned out to duplicate an existing blob: delete them.
+    pub redundant_objects: Vec<String>,
+}
+
+/// One entry of the change sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    pub seq: i64,
+    pub material_id: Uuid,
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).expect("a list of strings serialises")
+}
+
+fn parse_list(text: &str, what: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| Error::Corrupt(format!("{what}: {e}")))
+}
+
+fn meta_of(m: &material::Model) -> Result<MaterialMeta> {
+    Ok(MaterialMeta {
+        external_id: m.external_id.clone(),
+        title: m.title.clone(),
+        description: m.description.clone(),
+        subject: m.subject.clone(),
+        grade: m.grade.and_then(|g| u8::try_from(g).ok()),
+        series: m.series.clone(),
+        resource_type: m.resource_type.clone(),
+        chapter: m.chapter.clone(),
+        lesson: m.lesson.clone(),
+        keywords: parse_list(&m.keywords, "keywords")?,
+        authors: parse_list(&m.authors, "authors")?,
+        organization: m.organization.clone(),
+        province: m.province.clone(),
+        license: m.license.clone(),
+        language: m.language.clone(),
+        url: m.url.clone(),
+    })
+}
+
+fn active_model(id: Uuid, meta: &MaterialMeta, now: chrono::DateTime<Utc>, created: Option<chrono::DateTime<Utc>>) -> material::ActiveModel {
+    material::ActiveModel {
+        id: Set(id),
+        external_id: Set(meta.external_id.clone()),
+        title: Set(meta.title.clone()),
+        description: Set(meta.description.clone()),
+        subject: Set(meta.subject.clone()),
+        grade: Set(meta.grade.map(i16::from)),
+        series: Set(meta.series.clone()),
+        resource_type: Set(meta.resource_type.clone()),
+        chapter: Set(meta.chapter.clone()),
+        lesson: Set(meta.lesson.clone()),
+        keywords: Set(json_list(&meta.keywords)),
+        authors: Set(json_list(&meta.authors)),
+        organization: Set(meta.organization.clone()),
+        province: Set(meta.province.clone()),
+        license: Set(meta.license.clone()),
+        language: Set(meta.language.clone()),
+        url: Set(meta.url.clone()),
+        status: Set(Status::Published.as_str().to_owned()),
+        downloads: match created {
+            Some(_) => sea_orm::ActiveValue::NotSet,
+            None => Set(0),
+        },
+        created_at: match created {
+            Some(_) => sea_orm::ActiveValue::NotSet,
+            None => Set(now),
+        },
+        updated_at: Set(now),
+    }
+}
+
+fn file_rows(material_id: Uuid, files: &[NewFile], now: chrono::DateTime<Utc>) -> Vec<material_file::ActiveModel> {
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| material_file::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            material_id: Set(material_id),
+            position: Set(i as i32),
+            name: Set(f.name.clone()),
+            media_type: Set(f.media_type.clone()),
+            sha256: Set(f.sha256.clone()),
+            created_at: Set(now),
+        })
+        .collect()
+}
+
+/// What makes two file lists "the same" for an idempotent re-import.
+#[derive(Debug, PartialEq, Eq)]
+struct FileSig {
+    name: String,
+    media_type: String,
+    sha256: String,
+}
+
+impl FileSig {
+    fn of(f: &material_file::Model) -> Self {
+        FileSig { name: f.name.clone(), media_type: f.media_type.clone(), sha256: f.sha256.clone() }
+    }
+    fn of_new(f: &NewFile) -> Self {
+        FileSig { name: f.name.clone(), media_type: f.media_type.clone(), sha256: f.sha256.clone() }
+    }
+}
+
+/// A stored material named by an external id in the batch.
+struct Existing {
+    id: Uuid,
+    created_at: chrono::DateTime<Utc>,
+    meta: MaterialMeta,
+    files: Vec<FileSig>,
+}
+
+/// A material of the batch waiting to be inserted.
+struct Pending {
+    model: material::ActiveModel,
+    id: Uuid,
+    files: Vec<material_file::ActiveModel>,
+}
+
+impl Db {
+    /// Creates or updates a batch of materials in one transaction, recording each change in the
+    /// change sequence. Files must already be durable in object storage.
+    pub async fn write_materials(&self, items: Vec<MaterialWrite>, on_existing: OnExisting) -> Result<Written> {
+        let now = Utc::now();
+        let txn = self.conn.begin().await?;
+        lock_change_sequence(&txn).await?;
+
+        // Blobs: identical bytes are stored once. Insert what is new, then read back which
+        // object each hash points at; any object of ours that lost is redundant.
+        let mut written = Written::default();
+        let mut blobs: HashMap<&str, &NewFile> = HashMap::new();
+        for f in items.iter().flat_map(|i| &i.files) {
+            blobs.entry(f.sha256.as_str()).or_insert(f);
+        }
+        let hashes: Vec<&str> = blobs.keys().copied().collect();
+        for chunk in hashes.chunks(CHUNK) {
+            let rows = chunk.iter().map(|h| {
+                let f = blobs[h];
+                blob::ActiveModel {
+                    sha256: Set(f.sha256.clone()),
+                    size: Set(f.size as i64),
+                    object_key: Set(f.object_key.clone()),
+                    created_at: Set(now),
+                }
+            });
+            blob::Entity::insert_many(rows)
+                .on_conflict(OnConflict::column(blob::Column::Sha256).do_nothing().to_owned())
+                .try_insert()
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        let mut stored_keys: HashMap<String, String> = HashMap::new();
+        for chunk in hashes.chunks(CHUNK) {
+            for b in blob::Entity::find().filter(blob::Column::Sha256.is_in(chunk.iter().copied())).all(&txn).await? {
+                stored_keys.insert(b.sha256, b.object_key);
+            }
+        }
+        for f in items.iter().flat_map(|i| &i.files) {
+            if stored_keys.get(&f.sha256) != Some(&f.object_key) && !written.redundant_objects.contains(&f.object_key) {
+                written.redundant_objects.push(f.object_key.clone());
+            }
+        }
+
+        // Existing materials named by external id, with their files.
+        let external_ids: Vec<&str> = items.iter().filter_map(|i| i.meta.external_id.as_deref()).collect();
+        let mut existing: HashMap<String, Existing> = HashMap::new();
+        for chunk in external_ids.chunks(CHUNK) {
+            let found = material::Entity::find()
+                .filter(material::Column::ExternalId.is_in(chunk.iter().copied()))
+                .all(&txn)
+                .await?;
+            let ids: Vec<Uuid> = found.iter().map(|m| m.id).collect();
+            let mut files = files_of(&txn, &ids).await?;
+            for m in found {
+                let files = files.remove(&m.id).unwrap_or_default().into_iter().map(|f| FileSig::of(&f)).collect();
+                let meta = meta_of(&m)?;
+                existing.insert(m.external_id.clone().unwrap_or_default(), Existing { id: m.id, created_at: m.created_at, meta, files });
+            }
+        }
+
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut pending_by_eid: HashMap<String, usize> = HashMap::new();
+        let mut changed: Vec<Uuid> = Vec::new();
+        for item in &items {
+            let eid = item.meta.external_id.clone();
+            // A later line of the same batch with the same id replaces the pending insert.
+            if let Some(&slot) = eid.as_ref().and_then(|e| pending_by_eid.get(e)) {
+                let id = pending[slot].id;
+                pending[slot].model = active_model(id, &item.meta, now, None);
+                pending[slot].files = file_rows(id, &item.files, now);
+                written.outcomes.push(Outcome::Created(id));
+                continue;
+            }
+            let new_files: Vec<FileSig> = item.files.iter().map(FileSig::of_new).collect();
+            match eid.as_ref().and_then(|e| existing.get_mut(e)) {
+                Some(old) if on_existing == OnExisting::Conflict => {
+                    return Err(Error::Conflict(format!(
+                        "a material with id {:?} already exists ({})",
+                        eid.as_deref().unwrap_or_default(),
+                        old.id
+                    )));
+                }
+                Some(old) => {
+                    let id = old.id;
+                    let files_same = old.files == new_files;
+                    if files_same && old.meta == item.meta {
+                        written.outcomes.push(Outcome::Unchanged(id));
+                        continue;
+                    }
+                    material::Entity::update(active_model(id, &item.meta, now, Some(old.created_at))).exec(&txn).await?;
+                    if !files_same {
+                        material_file::Entity::delete_many()
+                            .filter(material_file::Column::MaterialId.eq(id))
+                            .exec(&txn)
+                            .await?;
+                        let rows = file_rows(id, &item.files, now);
+                        if !rows.is_empty() {
+                            material_file::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+                        }
+                    }
+                    // Keep the map current for a later line with the same id.
+                    old.meta = item.meta.clone();
+                    old.files = new_files;
+                    changed.push(id);
+                    written.outcomes.push(Outcome::Updated(id));
+                }
+                None => {
+                    let id = Uuid::now_v7();
+                    if let Some(e) = &eid {
+                        pending_by_eid.insert(e.clone(), pending.len());
+                    }
+                    pending.push(Pending {
+                        model: active_model(id, &item.meta, now, None),
+                        id,
+                        files: file_rows(id, &item.files, now),
+                    });
+                    written.outcomes.push(Outcome::Created(id));
+                }
+            }
+        }
+
+        changed.extend(pending.iter().map(|p| p.id));
+        let (models, files): (Vec<_>, Vec<_>) = pending.into_iter().map(|p| (p.model, p.files)).unzip();
+        let mut models = models.into_iter().peekable();
+        while models.peek().is_some() {
+            material::Entity::insert_many(models.by_ref().take(CHUNK)).exec_without_returning(&txn).await?;
+        }
+        let mut files = files.into_iter().flatten().peekable();
+        while files.peek().is_some() {
+            material_file::Entity::insert_many(files.by_ref().take(CHUNK)).exec_without_returning(&txn).await?;
+        }
+        append_changes(&txn, &changed, now).await?;
+        txn.commit().await?;
+        Ok(written)
+    }
+
+    /// The object key of the blob with this SHA-256, if those bytes are already stored.
+    pub async fn blob_key(&self, sha256: &str) -> Result<Option<String>> {
+        Ok(blob::Entity::find_by_id(sha256.to_owned()).one(&self.conn).await?.map(|b| b.object_key))
+    }
+
+    /// One material with its files.
+    pub async fn material(&self, id: Uuid) -> Result<Option<Material>> {
+        Ok(self.materials(&[id]).await?.pop())
+    }
+
+    /// A material by its external id.
+    pub async fn material_by_external_id(&self, external_id: &str) -> Result<Option<Material>> {
+        let found = material::Entity::find().filter(material::Column::ExternalId.eq(external_id)).one(&self.conn).await?;
+        match found {
+            Some(m) => self.material(m.id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The materials among `ids` that exist, with their files, in no particular order.
+    pub async fn materials(&self, ids: &[Uuid]) -> Result<Vec<Material>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let models = material::Entity::find().filter(material::Column::Id.is_in(chunk.iter().copied())).all(&self.conn).await?;
+            let found: Vec<Uuid> = models.iter().map(|m| m.id).collect();
+            let mut files = files_of(&self.conn, &found).await?;
+            let blobs = blobs_of(&self.conn, files.values().flatten()).await?;
+            for m in models {
+                let f = files.remove(&m.id).unwrap_or_default();
+                out.push(to_material(m, f, &blobs)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` material ids after `after`, in id order (ids are time-ordered UUIDv7).
+    pub async fn material_ids_page(&self, after: Option<Uuid>, limit: u64) -> Result<Vec<Uuid>> {
+        let mut q = material::Entity::find().select_only().column(material::Column::Id).order_by_asc(material::Column::Id);
+        if let Some(a) = after {
+            q = q.filter(material::Column::Id.gt(a));
+        }
+        Ok(q.limit(limit).into_tuple::<Uuid>().all(&self.conn).await?)
+    }
+
+    /// A file of a material (with its object key), if both exist.
+    pub async fn file(&self, material_id: Uuid, file_id: Uuid) -> Result<Option<StoredFile>> {
+        let Some(f) = material_file::Entity::find_by_id(file_id)
+            .filter(material_file::Column::MaterialId.eq(material_id))
+            .one(&self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let blobs = blobs_of(&self.conn, [&f]).await?;
+        stored_file(f, &blobs).map(Some)
+    }
+
+    /// Adds download counts.
+    pub async fn add_downloads(&self, counts: &[(Uuid, u64)]) -> Result<()> {
+        let txn = self.conn.begin().await?;
+        for &(id, n) in counts {
+            material::Entity::update_many()
+                .col_expr(material::Column::Downloads, Expr::col(material::Column::Downloads).add(n as i64))
+                .filter(material::Column::Id.eq(id))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes a material (its files' blobs stay until a garbage collection finds them unused).
+    /// Returns whether it existed.
+    pub async fn delete_material(&self, id: Uuid) -> Result<bool> {
+        let txn = self.conn.begin().await?;
+        lock_change_sequence(&txn).await?;
+        material_file::Entity::delete_many().filter(material_file::Column::MaterialId.eq(id)).exec(&txn).await?;
+        let deleted = material::Entity::delete_by_id(id).exec(&txn).await?.rows_affected > 0;
+        if deleted {
+            append_changes(&txn, &[id], Utc::now()).await?;
+        }
+        txn.commit().await?;
+        Ok(deleted)
+    }
+
+    pub async fn count_materials(&self) -> Result<u64> {
+        Ok(material::Entity::find().count(&self.conn).await?)
+    }
+
+    /// Changes after `seq`, oldest first, at most `limit`.
+    pub async fn changes_after(&self, seq: i64, limit: u64) -> Result<Vec<Change>> {
+        let rows = change::Entity::find()
+            .filter(change::Column::Seq.gt(seq))
+            .order_by_asc(change::Column::Seq)
+            .limit(limit)
+            .all(&self.conn)
+            .await?;
+        Ok(rows.into_iter().map(|c| Change { seq: c.seq, material_id: c.material_id }).collect())
+    }
+
+    /// The newest sequence number (0 when nothing ever changed).
+    pub async fn last_seq(&self) -> Result<i64> {
+        let last = change::Entity::find()
+            .select_only()
+            .column(change::Column::Seq)
+            .order_by_desc(change::Column::Seq)
+            .limit(1)
+            .into_tuple::<i64>()
+            .one(&self.conn)
+            .await?;
+        Ok(last.unwrap_or(0))
+    }
+}
+
+async fn append_changes(txn: &impl ConnectionTrait, ids: &[Uuid], now: chrono::DateTime<Utc>) -> Result<()> {
+    for chunk in ids.chunks(CHUNK) {
+        let rows = chunk.iter().map(|&id| change::ActiveModel {
+            seq: sea_orm::ActiveValue::NotSet,
+            material_id: Set(id),
+            created_at: Set(now),
+        });
+        change::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
+async fn files_of(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<material_file::Model>>> {
+    let mut out: HashMap<Uuid, Vec<material_file::Model>> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let rows = material_file::Entity::find()
+            .filter(material_file::Column::MaterialId.is_in(chunk.iter().copied()))
+            .order_by_asc(material_file::Column::Position)
+            .all(conn)
+            .await?;
+        for f in rows {
+            out.entry(f.material_id).or_default().push(f);
+        }
+    }
+    Ok(out)
+}
+
+async fn blobs_of<'a>(
+    conn: &impl ConnectionTrait,
+    files: impl IntoIterator<Item = &'a material_file::Model>,
+) -> Result<HashMap<String, blob::Model>> {
+    let mut hashes: Vec<String> = files.into_iter().map(|f| f.sha256.clone()).collect();
+    hashes.sort();
+    hashes.dedup();
+    let mut out = HashMap::new();
+    for chunk in hashes.chunks(CHUNK) {
+        for b in blob::Entity::find().filter(blob::Column::Sha256.is_in(chunk.iter().cloned())).all(conn).await? {
+            out.insert(b.sha256.clone(), b);
+        }
+    }
+    Ok(out)
+}
+
+fn stored_file(f: material_file::Model, blobs: &HashMap<String, blob::Model>) -> Result<StoredFile> {
+    let b = blobs.get(&f.sha256).ok_or_else(|| Error::Corrupt(format!("file {} has no blob {}", f.id, f.sha256)))?;
+    Ok(StoredFile {
+        id: f.id,
+        name: f.name,
+        size: b.size as u64,
+        media_type: f.media_type,
+        sha256: f.sha256,
+        object_key: b.object_key.clone(),
+    })
+}
+
+fn to_material(m: material::Model, files: Vec<material_file::Model>, blobs: &HashMap<String, blob::Model>) -> Result<Material> {
+    let meta = meta_of(&m)?;
+    let status = Status::parse(&m.status).ok_or_else(|| Error::Corrupt(format!("material {} has status {:?}", m.id, m.status)))?;
+    Ok(Material {
+        id: m.id,
+        meta,
+        status,
+        downloads: u64::try_from(m.downloads).unwrap_or(0),
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        files: files.into_iter().map(|f| stored_file(f, blobs)).collect::<Result<_>>()?,
+    })
+}

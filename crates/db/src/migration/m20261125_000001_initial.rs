@@ -1,0 +1,104 @@
+use sea_orm_migration::{prelude::*, schema::*};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("materials")
+                    .col(uuid("id").primary_key())
+                    .col(string_null("external_id").unique_key())
+                    .col(text("title"))
+                    .col(text_null("description"))
+                    .col(string("subject"))
+                    .col(small_integer_null("grade"))
+                    .col(string_null("series"))
+                    .col(string("resource_type"))
+                    .col(text_null("chapter"))
+                    .col(text_null("lesson"))
+                    .col(text("keywords"))
+                    .col(text("authors"))
+                    .col(text_null("organization"))
+                    .col(string_null("province"))
+                    .col(string("license"))
+                    .col(string("language"))
+                    .col(text_null("url"))
+                    .col(string("status"))
+                    .col(big_integer("downloads").default(0))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone("updated_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("blobs")
+                    .col(string("sha256").primary_key())
+                    .col(big_integer("size"))
+                    .col(string("object_key"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("material_files")
+                    .col(uuid("id").primary_key())
+                    .col(uuid("material_id"))
+                    .col(integer("position"))
+                    .col(text("name"))
+                    .col(string("media_type"))
+                    .col(string("sha256"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("material_files", "material_id")
+                            .to("materials", "id")
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .foreign_key(ForeignKey::create().from("material_files", "sha256").to("blobs", "sha256"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create().name("material_files_material").table("material_files").col("material_id").to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(Index::create().name("material_files_sha256").table("material_files").col("sha256").to_owned())
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("changes")
+                    .col(big_pk_auto("seq"))
+                    .col(uuid("material_id"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("api_keys")
+                    .col(uuid("id").primary_key())
+                    .col(string("name"))
+                    .col(string("prefix"))
+                    .col(string("token_hash").unique_key())
+                    .col(string("scopes"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone_null("last_used_at"))
+                    .col(timestamp_with_time_zone_null("revoked_at"))
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+}
