@@ -1,0 +1,231 @@
+//! Searching: request, response, hits with highlighted snippets.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tantivy::schema::{Field, Value};
+use tantivy::snippet::{Snippet, SnippetGenerator};
+use tantivy::{Searcher, TantivyDocument};
+use uuid::Uuid;
+
+use crate::collector::{STR_FACETS, SearchCollector};
+use crate::schema::Fields;
+use crate::{Error, Result, SearchIndex, query};
+
+/// Deepest result a search may page to (offset + page size).
+pub const MAX_DEPTH: usize = 10_000;
+/// Characters of description shown in a hit.
+const SNIPPET_CHARS: usize = 240;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    #[default]
+    Relevance,
+    Newest,
+    Downloads,
+}
+
+/// Filters, as vocabulary codes. Several values of one filter are alternatives (OR); different
+/// filters all apply (AND).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    pub subjects: Vec<String>,
+    pub grades: Vec<u8>,
+    pub series: Vec<String>,
+    pub resource_types: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    pub text: String,
+    pub filters: Filters,
+    pub sort: Sort,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// A search hit, from stored fields only (no database round trip).
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    pub id: Uuid,
+    pub external_id: Option<String>,
+    pub title: String,
+    /// The title as HTML with matched words in `<mark>`.
+    pub title_html: String,
+    /// A passage of the description as HTML with matched words in `<mark>` (its beginning
+    /// when nothing matched there).
+    pub snippet_html: String,
+    pub subject: String,
+    pub grade: Option<u8>,
+    pub series: Option<String>,
+    pub resource_type: String,
+    pub chapter: Option<String>,
+    pub lesson: Option<String>,
+    pub downloads: u64,
+    pub score: f32,
+}
+
+/// Facet counts: value (code, or grade number) → number of matching materials.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Facets {
+    pub subject: Vec<(String, u64)>,
+    pub grade: Vec<(u8, u64)>,
+    pub series: Vec<(String, u64)>,
+    pub resource_type: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SearchResponse {
+    pub total: u64,
+    pub hits: Vec<Hit>,
+    pub facets: Facets,
+}
+
+fn sorted_counts(counts: std::collections::HashMap<String, u64>) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
+}
+
+impl SearchIndex {
+    /// Runs a search: the total, one page of hits and the facet counts, in one pass.
+    pub fn search(&self, req: &SearchRequest) -> Result<SearchResponse> {
+        if req.offset + req.limit > MAX_DEPTH {
+            return Err(Error::TooDeep(MAX_DEPTH));
+        }
+        let words = query::parse(&req.text);
+        let q = query::build(&self.fields, &words);
+        let searcher = self.reader.searcher();
+        let collector = SearchCollector { filters: &req.filters, sort: req.sort, keep: req.offset + req.limit };
+        let collected = searcher.search(&*q, &collector)?;
+
+        let highlighter = Highlighter::new(&self.index, &self.fields, &words)?;
+        let hits = collected
+            .top
+            .iter()
+            .skip(req.offset)
+            .map(|c| {
+                let doc: TantivyDocument = searcher.doc(c.doc)?;
+                Ok(hit(&self.fields, &doc, c.score, &highlighter))
+            })
+            .collect::<Result<Vec<_>>>()?;
+
+        let [subject, series, resource_type] = collected.str_counts;
+        debug_assert_eq!(STR_FACETS, ["subject", "series", "resource_type"]);
+        let mut grade: Vec<(u8, u64)> =
+            collected.grade_counts.iter().enumerate().filter(|(_, n)| **n > 0).map(|(g, n)| (g as u8, *n)).collect();
+        grade.sort_by_key(|(g, _)| *g);
+        Ok(SearchResponse {
+            total: collected.total,
+            hits,
+            facets: Facets {
+                subject: sorted_counts(subject),
+                grade,
+                series: sorted_counts(series),
+                resource_type: sorted_counts(resource_type),
+            },
+        })
+    }
+
+    /// A searcher on the current commit (for tests and tools).
+    pub fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+}
+
+/// Marks query words in stored text. Built on the folded fields and fed the original text, so
+/// "kiem" highlights "kiểm".
+struct Highlighter {
+    title: SnippetGenerator,
+    description: SnippetGenerator,
+}
+
+impl Highlighter {
+    fn new(index: &tantivy::Index, fields: &Fields, words: &[query::QueryWord]) -> Result<Self> {
+        let terms: BTreeMap<String, f32> = query::highlight_terms(words).into_iter().map(|t| (t, 1.0)).collect();
+        let generator = |field: Field, chars: usize| -> Result<SnippetGenerator> {
+            Ok(SnippetGenerator::new(terms.clone(), index.tokenizer_for_field(field)?, field, chars))
+        };
+        Ok(Highlighter { title: generator(fields.title.fold, 10_000)?, description: generator(fields.description.fold, SNIPPET_CHARS)? })
+    }
+}
+
+fn text_of(doc: &TantivyDocument, field: Field) -> Option<String> {
+    doc.get_first(field).and_then(|v| v.as_str()).map(str::to_owned)
+}
+
+/// HTML of a snippet with `<mark>` around highlights; the text is escaped.
+fn snippet_html(snippet: &Snippet) -> String {
+    let fragment = snippet.fragment();
+    let mut out = String::with_capacity(fragment.len() + 32);
+    let mut at = 0;
+    for range in snippet.highlighted() {
+        escape_into(&fragment[at..range.start], &mut out);
+        out.push_str("<mark>");
+        escape_into(&fragment[range.clone()], &mut out);
+        out.push_str("</mark>");
+        at = range.end;
+    }
+    escape_into(&fragment[at..], &mut out);
+    out
+}
+
+/// Escapes text for HTML.
+pub fn escape_into(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape_into(text, &mut out);
+    out
+}
+
+/// The first `max` characters of `text`, cut at a word boundary, with "…" when cut.
+fn beginning(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max).collect();
+    let end = cut.rfind(char::is_whitespace).unwrap_or(cut.len());
+    format!("{}…", cut[..end].trim_end())
+}
+
+fn hit(fields: &Fields, doc: &TantivyDocument, score: f32, h: &Highlighter) -> Hit {
+    let title = text_of(doc, fields.title.fold).unwrap_or_default();
+    let description = text_of(doc, fields.description.fold).unwrap_or_default();
+    let title_snippet = h.title.snippet(&title);
+    let title_html = if title_snippet.highlighted().is_empty() { escape(&title) } else { snippet_html(&title_snippet) };
+    let desc_snippet = h.description.snippet(&description);
+    let snippet_html = if desc_snippet.highlighted().is_empty() {
+        escape(&beginning(&description, SNIPPET_CHARS))
+    } else {
+        snippet_html(&desc_snippet)
+    };
+    let u64_of = |f: Field| doc.get_first(f).and_then(|v| v.as_u64());
+    Hit {
+        id: text_of(doc, fields.id).and_then(|s| Uuid::parse_str(&s).ok()).unwrap_or_default(),
+        external_id: text_of(doc, fields.external_id),
+        title,
+        title_html,
+        snippet_html,
+        subject: text_of(doc, fields.subject).unwrap_or_default(),
+        grade: u64_of(fields.grade).and_then(|g| u8::try_from(g).ok()),
+        series: text_of(doc, fields.series),
+        resource_type: text_of(doc, fields.resource_type).unwrap_or_default(),
+        chapter: text_of(doc, fields.chapter.fold),
+        lesson: text_of(doc, fields.lesson.fold),
+        downloads: u64_of(fields.downloads).unwrap_or(0),
+        score,
+    }
+}
