@@ -294,11 +294,13 @@ impl Db {
                 }
                 None => {
                     let id = Uuid::now_v7();
+                    // Distinct creation times keep "newest first" stable within a batch.
+                    let created = now + chrono::Duration::microseconds(pending.len() as i64);
                     if let Some(e) = &eid {
                         pending_by_eid.insert(e.clone(), pending.len());
                     }
                     pending.push(Pending {
-                        model: active_model(id, &item.meta, now, None),
+                        model: active_model(id, &item.meta, created, None),
                         id,
                         files: file_rows(id, &item.files, now),
                     });

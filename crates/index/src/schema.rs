@@ -97,7 +97,7 @@ impl Fields {
             self.title_bigram => meta.title.as_str(),
             self.subject => meta.subject.as_str(),
             self.resource_type => meta.resource_type.as_str(),
-            self.created => m.created_at.timestamp(),
+            self.created => m.created_at.timestamp_micros(),
             self.downloads => m.downloads,
         );
         let mut both = |pair: TextPair, value: &str| {
