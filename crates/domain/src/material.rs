@@ -118,7 +118,7 @@ impl ImportRecord {
                 let field = if path == "." { name.to_owned() } else { path.clone() };
                 return Error::invalid(field, codes::UNKNOWN_FIELD, message);
             }
-            let field = if path == "." { String::new() } else { path };
+            let field = if path == "." || path == "?" { String::new() } else { path };
             Error::invalid(field, codes::INVALID_JSON, message)
         })
     }
