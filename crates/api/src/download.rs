@@ -1,0 +1,179 @@
+//! HTTP details of downloads: byte ranges (RFC 9110), conditional requests and
+//! `Content-Disposition` with a UTF-8 file name (RFC 6266 / RFC 5987).
+
+use std::ops::Range;
+
+use actix_web::body::SizedStream;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, ContentEncoding};
+use actix_web::{HttpRequest, HttpResponse};
+use futures_util::TryStreamExt;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::App;
+use crate::error::ApiError;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use unicode_normalization::UnicodeNormalization;
+
+/// What a `Range` header asks of a representation of `size` bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RangeRequest {
+    /// No usable range: send everything (also for multiple ranges, which we do not combine).
+    Full,
+    Partial(Range<u64>),
+    /// 416 Range Not Satisfiable.
+    Unsatisfiable,
+}
+
+/// Parses a `Range` header for a representation of `size` bytes.
+pub fn parse_range(header: Option<&str>, size: u64) -> RangeRequest {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return RangeRequest::Full };
+    if spec.contains(',') {
+        return RangeRequest::Full;
+    }
+    let Some((start, end)) = spec.trim().split_once('-') else { return RangeRequest::Full };
+    let (start, end) = (start.trim(), end.trim());
+    let parsed = match (start.is_empty(), end.is_empty()) {
+        // bytes=-N: the last N bytes.
+        (true, false) => match end.parse::<u64>() {
+            Ok(0) => return RangeRequest::Unsatisfiable,
+            Ok(n) => Some(size.saturating_sub(n)..size),
+            Err(_) => None,
+        },
+        (false, true) => start.parse::<u64>().ok().map(|s| s..size),
+        (false, false) => match (start.parse::<u64>(), end.parse::<u64>()) {
+            (Ok(s), Ok(e)) if s <= e => Some(s..e.saturating_add(1).min(size)),
+            _ => None,
+        },
+        (true, true) => None,
+    };
+    match parsed {
+        None => RangeRequest::Full,
+        Some(r) if r.start >= size => RangeRequest::Unsatisfiable,
+        Some(r) if r.start == 0 && r.end == size => RangeRequest::Full,
+        Some(r) => RangeRequest::Partial(r),
+    }
+}
+
+/// Whether an `If-None-Match` header matches `etag` (weak comparison).
+pub fn none_match(header: Option<&str>, etag: &str) -> bool {
+    header.is_some_and(|h| {
+        h.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag)
+    })
+}
+
+/// Characters left as they are in an RFC 5987 `value-chars` (attr-char).
+const ATTR_CHAR: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'!').remove(b'#').remove(b'$').remove(b'&').remove(b'+').remove(b'-').remove(b'.').remove(b'^').remove(b'_').remove(b'`').remove(b'|').remove(b'~');
+
+/// `attachment; filename="ASCII fallback"; filename*=UTF-8''percent-encoded`, so
+/// "Bài giảng Hoá 10.pptx" arrives with its Vietnamese name in every current browser and as
+/// "Bai giang Hoa 10.pptx" in old clients.
+pub fn content_disposition(name: &str) -> String {
+    let name: String = name.nfc().collect();
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            let base = match c {
+                'đ' => 'd',
+                'Đ' => 'D',
+                c => c.nfd().next().unwrap_or(c),
+            };
+            if base.is_ascii_graphic() && base != '"' && base != '\\' || base == ' ' { base } else { '_' }
+        })
+        .collect();
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", utf8_percent_encode(&name, ATTR_CHAR))
+}
+
+/// The response to a download request: the file, a range of it, 304 or 416.
+pub async fn respond(req: &HttpRequest, app: &App, material: Uuid, file_id: Uuid) -> Result<HttpResponse, ApiError> {
+    let file = app.db.file(material, file_id).await?.ok_or_else(|| ApiError::not_found("file"))?;
+    let etag = format!("\"{}\"", file.sha256);
+    let headers = req.headers();
+    let header_str = |name| headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
+    let cache = (header::CACHE_CONTROL, "public, max-age=86400");
+    if none_match(header_str(header::IF_NONE_MATCH), &etag) {
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).insert_header(cache).finish());
+    }
+    // A range applies only to the representation the client already has part of.
+    let if_range_ok = header_str(header::IF_RANGE).is_none_or(|v| v.trim() == etag);
+    let range = if if_range_ok { parse_range(header_str(header::RANGE), file.size) } else { RangeRequest::Full };
+    let (status, range) = match range {
+        RangeRequest::Full => (StatusCode::OK, None),
+        RangeRequest::Partial(r) => (StatusCode::PARTIAL_CONTENT, Some(r)),
+        RangeRequest::Unsatisfiable => {
+            return Ok(HttpResponse::RangeNotSatisfiable()
+                .insert_header((header::CONTENT_RANGE, format!("bytes */{}", file.size)))
+                .insert_header((header::ACCEPT_RANGES, "bytes"))
+                .json(json!({"error": {"code": "range_not_satisfiable", "message": format!("the file has {} bytes", file.size)}})));
+        }
+    };
+    let counts = range.as_ref().is_none_or(|r| r.start == 0) && req.method() == actix_web::http::Method::GET;
+    let body = if file.size == 0 {
+        None
+    } else {
+        Some(app.storage.read(&file.object_key, range.clone()).await?)
+    };
+    if counts {
+        app.downloads.add(material);
+    }
+    let mut response = HttpResponse::build(status);
+    response
+        .content_type(file.media_type.as_str())
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .insert_header((header::CONTENT_DISPOSITION, content_disposition(&file.name)))
+        .insert_header(cache)
+        // Already compressed formats, and ranges must address the stored bytes.
+        .insert_header(ContentEncoding::Identity);
+    let Some(read) = body else { return Ok(response.finish()) };
+    if let Some(r) = &range {
+        response.insert_header((header::CONTENT_RANGE, format!("bytes {}-{}/{}", r.start, r.end - 1, read.size)));
+    }
+    let len = read.range.end - read.range.start;
+    let stream = read.body.map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()));
+    Ok(response.body(SizedStream::new(len, stream)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RangeRequest::*;
+
+    #[test]
+    fn ranges() {
+        let r = |h: &str| parse_range(Some(h), 1000);
+        assert_eq!(parse_range(None, 1000), Full);
+        assert_eq!(r("bytes=0-99"), Partial(0..100));
+        assert_eq!(r("bytes=900-"), Partial(900..1000));
+        assert_eq!(r("bytes=-100"), Partial(900..1000));
+        assert_eq!(r("bytes=-5000"), Full);
+        assert_eq!(r("bytes=990-5000"), Partial(990..1000));
+        assert_eq!(r("bytes=0-"), Full);
+        assert_eq!(r("bytes=1000-"), Unsatisfiable);
+        assert_eq!(r("bytes=-0"), Unsatisfiable);
+        assert_eq!(r("bytes=5-1"), Full);
+        assert_eq!(r("bytes=0-1,5-6"), Full);
+        assert_eq!(r("items=0-1"), Full);
+        assert_eq!(parse_range(Some("bytes=0-"), 0), Unsatisfiable);
+    }
+
+    #[test]
+    fn etags() {
+        assert!(none_match(Some("\"abc\""), "\"abc\""));
+        assert!(none_match(Some("W/\"x\", \"abc\""), "\"abc\""));
+        assert!(none_match(Some("*"), "\"abc\""));
+        assert!(!none_match(Some("\"abd\""), "\"abc\""));
+        assert!(!none_match(None, "\"abc\""));
+    }
+
+    #[test]
+    fn vietnamese_file_names() {
+        assert_eq!(
+            content_disposition("Bài giảng Hoá 10.pptx"),
+            "attachment; filename=\"Bai giang Hoa 10.pptx\"; filename*=UTF-8''B%C3%A0i%20gi%E1%BA%A3ng%20Ho%C3%A1%2010.pptx"
+        );
+        assert_eq!(content_disposition("Đề \"thi\".pdf"), "attachment; filename=\"De _thi_.pdf\"; filename*=UTF-8''%C4%90%E1%BB%81%20%22thi%22.pdf");
+    }
+}

@@ -1,0 +1,155 @@
+//! The one place where errors become HTTP: every crate's error maps to an [`ApiError`], which
+//! renders as `{"error": {"code": "...", "message": "...", "field": "..."}}`. Codes are stable
+//! and machine-readable; messages are for people.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), field: None }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn internal(e: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it has been logged")
+    }
+
+    fn unavailable(e: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %e, "dependency unavailable");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "the service is temporarily unavailable; try again shortly")
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.status, self.code, self.message)
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"hoclieu\"")));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        response.json(Body { error: Inner { code: self.code, message: &self.message, field: self.field.as_deref() } })
+    }
+}
+
+impl From<hoclieu_domain::Error> for ApiError {
+    fn from(e: hoclieu_domain::Error) -> Self {
+        match e {
+            hoclieu_domain::Error::Invalid { field, code, message } => {
+                let status = if code == hoclieu_domain::error::codes::INVALID_JSON {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                };
+                let api = ApiError::new(status, code, message);
+                if field.is_empty() { api } else { api.with_field(field) }
+            }
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl From<hoclieu_db::Error> for ApiError {
+    fn from(e: hoclieu_db::Error) -> Self {
+        use hoclieu_db::Error as E;
+        match e {
+            E::NotFound(what) => ApiError::not_found(&what),
+            E::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message).with_field("id"),
+            E::Unavailable(_) => ApiError::unavailable(&e),
+            E::Database(_) | E::Corrupt(_) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<hoclieu_storage::Error> for ApiError {
+    fn from(e: hoclieu_storage::Error) -> Self {
+        use hoclieu_storage::Error as E;
+        match e {
+            E::NotFound(_) => ApiError::internal(&format!("a stored file is missing from object storage: {e}")),
+            E::InvalidRange { .. } => ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", e.to_string()),
+            E::Backend(_) | E::Io(_) => ApiError::unavailable(&e),
+        }
+    }
+}
+
+impl From<hoclieu_index::Error> for ApiError {
+    fn from(e: hoclieu_index::Error) -> Self {
+        use hoclieu_index::Error as E;
+        match e {
+            E::TooDeep(_) => ApiError::bad_request("invalid_value", e.to_string()).with_field("page"),
+            E::Db(db) => db.into(),
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl From<hoclieu_ingest::Error> for ApiError {
+    fn from(e: hoclieu_ingest::Error) -> Self {
+        use hoclieu_ingest::Error as E;
+        match e {
+            E::Invalid(d) => d.into(),
+            E::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", e.to_string()),
+            E::ForbiddenType { .. } => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", e.to_string()).with_field("file")
+            }
+            E::Interrupted(_) => ApiError::bad_request("upload_interrupted", e.to_string()),
+            E::Storage(s) => s.into(),
+            E::Db(d) => d.into(),
+            E::Io { .. } => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<actix_multipart::MultipartError> for ApiError {
+    fn from(e: actix_multipart::MultipartError) -> Self {
+        ApiError::bad_request("invalid_multipart", format!("the request is not valid multipart/form-data: {e}"))
+    }
+}

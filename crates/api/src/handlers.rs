@@ -1,0 +1,96 @@
+//! Request handlers: extract, call one function, map the result.
+
+use actix_multipart::Multipart;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use hoclieu_domain::Scope;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::params::SearchParams;
+use crate::views::{MaterialView, SearchView};
+use crate::{App, auth, download, upload};
+
+type Data = web::Data<App>;
+
+fn parse_id(s: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(s).map_err(|_| ApiError::not_found(what))
+}
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Ready when the database answers; reports how far the index is behind the database.
+pub async fn readyz(app: Data) -> HttpResponse {
+    let db = app.db.ping().await;
+    let db_seq = app.db.last_seq().await.ok();
+    let index_seq = app.index.applied_seq().ok();
+    let body = json!({
+        "status": if db.is_ok() { "ready" } else { "unavailable" },
+        "database": if db.is_ok() { "ok" } else { "unavailable" },
+        "index": {
+            "documents": app.index.num_docs(),
+            "applied_seq": index_seq,
+            "database_seq": db_seq,
+            "lag": db_seq.zip(index_seq).map(|(d, i)| (d - i).max(0)),
+        },
+    });
+    let status = if db.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    HttpResponse::build(status).json(body)
+}
+
+pub async fn vocabularies(app: Data) -> HttpResponse {
+    let v = &app.vocab;
+    let grades: Vec<_> = (1u8..=12)
+        .map(|g| json!({"code": g, "label": hoclieu_domain::Vocabularies::grade_label(g), "level": v.level_of_grade(g).map(|t| &t.code)}))
+        .collect();
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(json!({
+        "subject": v.subjects.terms(),
+        "grade": grades,
+        "level": v.levels.terms(),
+        "series": v.series.terms(),
+        "resource_type": v.resource_types.terms(),
+        "license": v.licenses.terms(),
+        "province": v.provinces.terms(),
+    }))
+}
+
+pub async fn search(req: HttpRequest, app: Data) -> Result<HttpResponse, ApiError> {
+    let params = SearchParams::parse(req.query_string(), &app.vocab)?;
+    let response = app.index.search(&params.request)?;
+    Ok(HttpResponse::Ok().json(SearchView::new(response, params.page, params.per_page, &app.vocab)))
+}
+
+pub async fn get_material(path: web::Path<String>, app: Data) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path, "material")?;
+    let material = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
+    Ok(HttpResponse::Ok().json(MaterialView::new(material, &app.vocab)))
+}
+
+pub async fn get_material_by_external_id(path: web::Path<String>, app: Data) -> Result<HttpResponse, ApiError> {
+    let material = app.db.material_by_external_id(&path).await?.ok_or_else(|| ApiError::not_found("material"))?;
+    Ok(HttpResponse::Ok().json(MaterialView::new(material, &app.vocab)))
+}
+
+pub async fn create_material(req: HttpRequest, body: Multipart, app: Data) -> Result<HttpResponse, ApiError> {
+    auth::require(&req, &app, Scope::Write).await?;
+    let (record, files) = upload::read(&req, body, &app).await?;
+    let material = app.ingest.create(&record, files).await?;
+    app.index_wake.notify_one();
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/materials/{}", material.id)))
+        .json(MaterialView::new(material, &app.vocab)))
+}
+
+pub async fn download(req: HttpRequest, path: web::Path<(String, String)>, app: Data) -> Result<HttpResponse, ApiError> {
+    let material = parse_id(&path.0, "file")?;
+    let file = parse_id(&path.1, "file")?;
+    download::respond(&req, &app, material, file).await
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("resource"))
+}
