@@ -15,12 +15,20 @@ pub struct DownloadCounter {
 
 impl DownloadCounter {
     pub fn add(&self, material: Uuid) {
-        *self.pending.lock().expect("counter lock").entry(material).or_default() += 1;
+        *self
+            .pending
+            .lock()
+            .expect("counter lock")
+            .entry(material)
+            .or_default() += 1;
     }
 
     /// Writes the pending counts; on failure they are kept for the next flush.
     pub async fn flush(&self, db: &Db) {
-        let batch: Vec<(Uuid, u64)> = std::mem::take(&mut *self.pending.lock().expect("counter lock")).into_iter().collect();
+        let batch: Vec<(Uuid, u64)> =
+            std::mem::take(&mut *self.pending.lock().expect("counter lock"))
+                .into_iter()
+                .collect();
         if batch.is_empty() {
             return;
         }

@@ -28,11 +28,15 @@ pub enum RangeRequest {
 
 /// Parses a `Range` header for a representation of `size` bytes.
 pub fn parse_range(header: Option<&str>, size: u64) -> RangeRequest {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return RangeRequest::Full };
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return RangeRequest::Full;
+    };
     if spec.contains(',') {
         return RangeRequest::Full;
     }
-    let Some((start, end)) = spec.trim().split_once('-') else { return RangeRequest::Full };
+    let Some((start, end)) = spec.trim().split_once('-') else {
+        return RangeRequest::Full;
+    };
     let (start, end) = (start.trim(), end.trim());
     let parsed = match (start.is_empty(), end.is_empty()) {
         // bytes=-N: the last N bytes.
@@ -59,13 +63,26 @@ pub fn parse_range(header: Option<&str>, size: u64) -> RangeRequest {
 /// Whether an `If-None-Match` header matches `etag` (weak comparison).
 pub fn none_match(header: Option<&str>, etag: &str) -> bool {
     header.is_some_and(|h| {
-        h.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag)
+        h.split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t.trim_start_matches("W/") == etag)
     })
 }
 
 /// Characters left as they are in an RFC 5987 `value-chars` (attr-char).
-const ATTR_CHAR: &AsciiSet =
-    &NON_ALPHANUMERIC.remove(b'!').remove(b'#').remove(b'$').remove(b'&').remove(b'+').remove(b'-').remove(b'.').remove(b'^').remove(b'_').remove(b'`').remove(b'|').remove(b'~');
+const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
 
 /// `attachment; filename="ASCII fallback"; filename*=UTF-8''percent-encoded`, so
 /// "Bài giảng Hoá 10.pptx" arrives with its Vietnamese name in every current browser and as
@@ -80,25 +97,52 @@ pub fn content_disposition(name: &str) -> String {
                 'Đ' => 'D',
                 c => c.nfd().next().unwrap_or(c),
             };
-            if base.is_ascii_graphic() && base != '"' && base != '\\' || base == ' ' { base } else { '_' }
+            if base.is_ascii_graphic() && base != '"' && base != '\\' || base == ' ' {
+                base
+            } else {
+                '_'
+            }
         })
         .collect();
-    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", utf8_percent_encode(&name, ATTR_CHAR))
+    format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
+        utf8_percent_encode(&name, ATTR_CHAR)
+    )
 }
 
 /// The response to a download request: the file, a range of it, 304 or 416.
-pub async fn respond(req: &HttpRequest, app: &App, material: Uuid, file_id: Uuid) -> Result<HttpResponse, ApiError> {
-    let file = app.db.file(material, file_id).await?.ok_or_else(|| ApiError::not_found("file"))?;
+pub async fn respond(
+    req: &HttpRequest,
+    app: &App,
+    material: Uuid,
+    file_id: Uuid,
+) -> Result<HttpResponse, ApiError> {
+    let file = app
+        .db
+        .file(material, file_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("file"))?;
     let etag = format!("\"{}\"", file.sha256);
     let headers = req.headers();
-    let header_str = |name| headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
+    let header_str = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &header::HeaderValue| v.to_str().ok())
+    };
     let cache = (header::CACHE_CONTROL, "public, max-age=86400");
     if none_match(header_str(header::IF_NONE_MATCH), &etag) {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).insert_header(cache).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header(cache)
+            .finish());
     }
     // A range applies only to the representation the client already has part of.
     let if_range_ok = header_str(header::IF_RANGE).is_none_or(|v| v.trim() == etag);
-    let range = if if_range_ok { parse_range(header_str(header::RANGE), file.size) } else { RangeRequest::Full };
+    let range = if if_range_ok {
+        parse_range(header_str(header::RANGE), file.size)
+    } else {
+        RangeRequest::Full
+    };
     let (status, range) = match range {
         RangeRequest::Full => (StatusCode::OK, None),
         RangeRequest::Partial(r) => (StatusCode::PARTIAL_CONTENT, Some(r)),
@@ -109,7 +153,8 @@ pub async fn respond(req: &HttpRequest, app: &App, material: Uuid, file_id: Uuid
                 .json(json!({"error": {"code": "range_not_satisfiable", "message": format!("the file has {} bytes", file.size)}})));
         }
     };
-    let counts = range.as_ref().is_none_or(|r| r.start == 0) && req.method() == actix_web::http::Method::GET;
+    let counts =
+        range.as_ref().is_none_or(|r| r.start == 0) && req.method() == actix_web::http::Method::GET;
     let body = if file.size == 0 {
         None
     } else {
@@ -127,12 +172,19 @@ pub async fn respond(req: &HttpRequest, app: &App, material: Uuid, file_id: Uuid
         .insert_header(cache)
         // Already compressed formats, and ranges must address the stored bytes.
         .insert_header(ContentEncoding::Identity);
-    let Some(read) = body else { return Ok(response.finish()) };
+    let Some(read) = body else {
+        return Ok(response.finish());
+    };
     if let Some(r) = &range {
-        response.insert_header((header::CONTENT_RANGE, format!("bytes {}-{}/{}", r.start, r.end - 1, read.size)));
+        response.insert_header((
+            header::CONTENT_RANGE,
+            format!("bytes {}-{}/{}", r.start, r.end - 1, read.size),
+        ));
     }
     let len = read.range.end - read.range.start;
-    let stream = read.body.map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()));
+    let stream = read
+        .body
+        .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()));
     Ok(response.body(SizedStream::new(len, stream)))
 }
 
@@ -174,6 +226,9 @@ mod tests {
             content_disposition("Bài giảng Hoá 10.pptx"),
             "attachment; filename=\"Bai giang Hoa 10.pptx\"; filename*=UTF-8''B%C3%A0i%20gi%E1%BA%A3ng%20Ho%C3%A1%2010.pptx"
         );
-        assert_eq!(content_disposition("Đề \"thi\".pdf"), "attachment; filename=\"De _thi_.pdf\"; filename*=UTF-8''%C4%90%E1%BB%81%20%22thi%22.pdf");
+        assert_eq!(
+            content_disposition("Đề \"thi\".pdf"),
+            "attachment; filename=\"De _thi_.pdf\"; filename*=UTF-8''%C4%90%E1%BB%81%20%22thi%22.pdf"
+        );
     }
 }

@@ -28,12 +28,21 @@ fn number(field: &str, value: &str, min: usize, max: usize) -> Result<usize, Api
         .parse::<usize>()
         .ok()
         .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| invalid(field, format!("{field} must be a number from {min} to {max}, got {value:?}")))
+        .ok_or_else(|| {
+            invalid(
+                field,
+                format!("{field} must be a number from {min} to {max}, got {value:?}"),
+            )
+        })
 }
 
 fn code(vocab: &hoclieu_domain::Vocabulary, field: &str, value: &str) -> Result<String, ApiError> {
     vocab.resolve(value).map(|t| t.code.clone()).ok_or_else(|| {
-        ApiError::bad_request("unknown_value", format!("unknown {field} {value:?}; see /api/v1/vocabularies")).with_field(field)
+        ApiError::bad_request(
+            "unknown_value",
+            format!("unknown {field} {value:?}; see /api/v1/vocabularies"),
+        )
+        .with_field(field)
     })
 }
 
@@ -51,19 +60,27 @@ impl SearchParams {
             match &*key {
                 "q" => {
                     if value.chars().count() > MAX_QUERY_CHARS {
-                        return Err(invalid("q", format!("the query is longer than {MAX_QUERY_CHARS} characters")));
+                        return Err(invalid(
+                            "q",
+                            format!("the query is longer than {MAX_QUERY_CHARS} characters"),
+                        ));
                     }
                     text = value.to_owned();
                 }
                 "subject" => filters.subjects.push(code(&v.subjects, "subject", value)?),
                 "series" => filters.series.push(code(&v.series, "series", value)?),
-                "resource_type" => filters.resource_types.push(code(&v.resource_types, "resource_type", value)?),
-                "grade" => filters.grades.push(
-                    v.resolve_grade(value).ok_or_else(|| invalid("grade", format!("grade must be 1–12, got {value:?}")))?,
-                ),
+                "resource_type" => {
+                    filters
+                        .resource_types
+                        .push(code(&v.resource_types, "resource_type", value)?)
+                }
+                "grade" => filters.grades.push(v.resolve_grade(value).ok_or_else(|| {
+                    invalid("grade", format!("grade must be 1–12, got {value:?}"))
+                })?),
                 "level" => {
                     let level = v.levels.resolve(value).ok_or_else(|| {
-                        ApiError::bad_request("unknown_value", format!("unknown level {value:?}")).with_field("level")
+                        ApiError::bad_request("unknown_value", format!("unknown level {value:?}"))
+                            .with_field("level")
                     })?;
                     let [a, b] = level.grades.unwrap_or([1, 12]);
                     levels.extend(a..=b);
@@ -74,7 +91,12 @@ impl SearchParams {
                         "newest" => Sort::Newest,
                         "downloads" => Sort::Downloads,
                         other => {
-                            return Err(invalid("sort", format!("sort must be relevance, newest or downloads, got {other:?}")));
+                            return Err(invalid(
+                                "sort",
+                                format!(
+                                    "sort must be relevance, newest or downloads, got {other:?}"
+                                ),
+                            ));
                         }
                     }
                 }
@@ -88,12 +110,27 @@ impl SearchParams {
             filters.grades = if filters.grades.is_empty() {
                 levels
             } else {
-                let both: Vec<u8> = filters.grades.iter().copied().filter(|g| levels.contains(g)).collect();
+                let both: Vec<u8> = filters
+                    .grades
+                    .iter()
+                    .copied()
+                    .filter(|g| levels.contains(g))
+                    .collect();
                 if both.is_empty() { vec![0] } else { both }
             };
         }
         let offset = (page - 1).saturating_mul(per_page);
-        Ok(SearchParams { request: SearchRequest { text, filters, sort, offset, limit: per_page }, page, per_page })
+        Ok(SearchParams {
+            request: SearchRequest {
+                text,
+                filters,
+                sort,
+                offset,
+                limit: per_page,
+            },
+            page,
+            per_page,
+        })
     }
 }
 
@@ -115,15 +152,43 @@ mod tests {
     #[test]
     fn levels_expand_to_grades_and_intersect() {
         let v = Vocabularies::embedded();
-        assert_eq!(SearchParams::parse("level=thpt", &v).unwrap().request.filters.grades, [10, 11, 12]);
-        assert_eq!(SearchParams::parse("level=thpt&grade=11&grade=5", &v).unwrap().request.filters.grades, [11]);
-        assert_eq!(SearchParams::parse("level=thpt&grade=5", &v).unwrap().request.filters.grades, [0]);
+        assert_eq!(
+            SearchParams::parse("level=thpt", &v)
+                .unwrap()
+                .request
+                .filters
+                .grades,
+            [10, 11, 12]
+        );
+        assert_eq!(
+            SearchParams::parse("level=thpt&grade=11&grade=5", &v)
+                .unwrap()
+                .request
+                .filters
+                .grades,
+            [11]
+        );
+        assert_eq!(
+            SearchParams::parse("level=thpt&grade=5", &v)
+                .unwrap()
+                .request
+                .filters
+                .grades,
+            [0]
+        );
     }
 
     #[test]
     fn bad_values_name_their_field() {
         let v = Vocabularies::embedded();
-        for (q, field) in [("subject=xyz", "subject"), ("grade=13", "grade"), ("page=0", "page"), ("per_page=1000", "per_page"), ("sort=best", "sort"), ("level=dai-hoc", "level")] {
+        for (q, field) in [
+            ("subject=xyz", "subject"),
+            ("grade=13", "grade"),
+            ("page=0", "page"),
+            ("per_page=1000", "per_page"),
+            ("sort=best", "sort"),
+            ("level=dai-hoc", "level"),
+        ] {
             let err = SearchParams::parse(q, &v).err().unwrap();
             assert_eq!(err.field.as_deref(), Some(field), "{q}");
         }

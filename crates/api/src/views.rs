@@ -13,11 +13,17 @@ pub struct Labelled<T: Serialize> {
 }
 
 fn term(v: &Vocabulary, code: &str) -> Labelled<String> {
-    Labelled { code: code.to_owned(), label: v.label(code).to_owned() }
+    Labelled {
+        code: code.to_owned(),
+        label: v.label(code).to_owned(),
+    }
 }
 
 fn grade(g: u8) -> Labelled<u8> {
-    Labelled { code: g, label: Vocabularies::grade_label(g) }
+    Labelled {
+        code: g,
+        label: Vocabularies::grade_label(g),
+    }
 }
 
 pub fn file_url(material: Uuid, file: Uuid) -> String {
@@ -89,7 +95,10 @@ impl MaterialView {
             description: meta.description,
             subject: term(&v.subjects, &meta.subject),
             grade: meta.grade.map(grade),
-            level: meta.grade.and_then(|g| v.level_of_grade(g)).map(|t| term(&v.levels, &t.code)),
+            level: meta
+                .grade
+                .and_then(|g| v.level_of_grade(g))
+                .map(|t| term(&v.levels, &t.code)),
             series: meta.series.as_deref().map(|s| term(&v.series, s)),
             resource_type: term(&v.resource_types, &meta.resource_type),
             chapter: meta.chapter,
@@ -104,7 +113,10 @@ impl MaterialView {
             status: m.status.as_str(),
             created_at: m.created_at,
             updated_at: m.updated_at,
-            counts: Counts { downloads: m.downloads, files: files.len() },
+            counts: Counts {
+                downloads: m.downloads,
+                files: files.len(),
+            },
             files,
         }
     }
@@ -172,12 +184,24 @@ fn hit(h: Hit, v: &Vocabularies) -> HitView {
 }
 
 fn facet(values: Vec<(String, u64)>, vocab: &Vocabulary) -> Vec<FacetValue<String>> {
-    values.into_iter().map(|(value, count)| FacetValue { label: vocab.label(&value).to_owned(), value, count }).collect()
+    values
+        .into_iter()
+        .map(|(value, count)| FacetValue {
+            label: vocab.label(&value).to_owned(),
+            value,
+            count,
+        })
+        .collect()
 }
 
 impl SearchView {
     pub fn new(r: SearchResponse, page: usize, per_page: usize, v: &Vocabularies) -> Self {
-        let Facets { subject, grade, series, resource_type } = r.facets;
+        let Facets {
+            subject,
+            grade,
+            series,
+            resource_type,
+        } = r.facets;
         SearchView {
             total: r.total,
             page,
@@ -185,7 +209,14 @@ impl SearchView {
             hits: r.hits.into_iter().map(|h| hit(h, v)).collect(),
             facets: FacetsView {
                 subject: facet(subject, &v.subjects),
-                grade: grade.into_iter().map(|(g, count)| FacetValue { value: g, label: Vocabularies::grade_label(g), count }).collect(),
+                grade: grade
+                    .into_iter()
+                    .map(|(g, count)| FacetValue {
+                        value: g,
+                        label: Vocabularies::grade_label(g),
+                        count,
+                    })
+                    .collect(),
                 series: facet(series, &v.series),
                 resource_type: facet(resource_type, &v.resource_types),
             },

@@ -16,7 +16,10 @@ mod migration;
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    Statement,
+};
 use sea_orm_migration::MigratorTrait;
 
 pub use api_keys::ApiKey;
@@ -46,18 +49,27 @@ impl From<DbErr> for Error {
     fn from(e: DbErr) -> Self {
         let unavailable = match &e {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-            DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => matches!(
-                s.as_ref(),
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
-            ) || s.as_database_error().is_some_and(|d| {
-                // PostgreSQL: admin shutdown, cannot connect now, crash shutdown.
-                matches!(d.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
+            DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => {
+                matches!(
+                    s.as_ref(),
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::Tls(_)
+                ) || s.as_database_error().is_some_and(|d| {
+                    // PostgreSQL: admin shutdown, cannot connect now, crash shutdown.
+                    matches!(d.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
                     // SQLite: database locked / busy beyond the busy timeout.
                     || matches!(d.code().as_deref(), Some("5" | "6" | "261" | "517"))
-            }),
+                })
+            }
             _ => false,
         };
-        if unavailable { Error::Unavailable(e) } else { Error::Database(e) }
+        if unavailable {
+            Error::Unavailable(e)
+        } else {
+            Error::Database(e)
+        }
     }
 }
 
@@ -152,7 +164,11 @@ impl Db {
 /// sequence numbers commit in order. SQLite already has a single writer.
 async fn lock_change_sequence(txn: &impl ConnectionTrait) -> Result<()> {
     if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_raw(Statement::from_string(DbBackend::Postgres, "SELECT pg_advisory_xact_lock(7261001)")).await?;
+        txn.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(7261001)",
+        ))
+        .await?;
     }
     Ok(())
 }

@@ -14,5 +14,7 @@ pub mod vocab;
 
 pub use auth::Scope;
 pub use error::Error;
-pub use material::{FileEntry, GradeValue, ImportRecord, Material, MaterialMeta, Status, StoredFile};
+pub use material::{
+    FileEntry, GradeValue, ImportRecord, Material, MaterialMeta, Status, StoredFile,
+};
 pub use vocab::{Term, Vocabularies, Vocabulary};

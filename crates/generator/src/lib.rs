@@ -84,36 +84,90 @@ const TYPES: [(&str, u32); 11] = [
     ("sach-dien-tu", 1),
     ("am-thanh", 2),
 ];
-const SERIES: [(&str, &str, u32); 4] = [("kntt", "KNTT", 42), ("ctst", "CTST", 28), ("canh-dieu", "Cánh Diều", 22), ("", "", 8)];
+const SERIES: [(&str, &str, u32); 4] = [
+    ("kntt", "KNTT", 42),
+    ("ctst", "CTST", 28),
+    ("canh-dieu", "Cánh Diều", 22),
+    ("", "", 8),
+];
 /// Main subjects are taught (and shared) more.
-const MAIN_SUBJECTS: [&str; 8] = ["toan", "ngu-van", "tieng-viet", "tieng-anh", "khoa-hoc-tu-nhien", "vat-li", "hoa-hoc", "lich-su-va-dia-li"];
+const MAIN_SUBJECTS: [&str; 8] = [
+    "toan",
+    "ngu-van",
+    "tieng-viet",
+    "tieng-anh",
+    "khoa-hoc-tu-nhien",
+    "vat-li",
+    "hoa-hoc",
+    "lich-su-va-dia-li",
+];
 
-const FAMILY: [&str; 14] =
-    ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô"];
-const MIDDLE: [&str; 10] = ["Thị", "Văn", "Minh", "Thanh", "Ngọc", "Hữu", "Đức", "Thu", "Quang", "Hoài"];
+const FAMILY: [&str; 14] = [
+    "Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ",
+    "Hồ", "Ngô",
+];
+const MIDDLE: [&str; 10] = [
+    "Thị", "Văn", "Minh", "Thanh", "Ngọc", "Hữu", "Đức", "Thu", "Quang", "Hoài",
+];
 const GIVEN: [&str; 20] = [
-    "An", "Bình", "Chi", "Dũng", "Giang", "Hà", "Hải", "Hạnh", "Hoa", "Hùng", "Lan", "Linh", "Long", "Mai", "Nam", "Phương",
-    "Quân", "Thảo", "Trang", "Tuấn",
+    "An", "Bình", "Chi", "Dũng", "Giang", "Hà", "Hải", "Hạnh", "Hoa", "Hùng", "Lan", "Linh",
+    "Long", "Mai", "Nam", "Phương", "Quân", "Thảo", "Trang", "Tuấn",
 ];
 const SCHOOL_NAMES: [&str; 16] = [
-    "Lê Quý Đôn", "Nguyễn Du", "Trần Phú", "Chu Văn An", "Lương Thế Vinh", "Nguyễn Trãi", "Quang Trung", "Lý Thường Kiệt",
-    "Hùng Vương", "Phan Bội Châu", "Nguyễn Huệ", "Võ Thị Sáu", "Kim Đồng", "Lê Lợi", "Ngô Quyền", "Hoàng Hoa Thám",
+    "Lê Quý Đôn",
+    "Nguyễn Du",
+    "Trần Phú",
+    "Chu Văn An",
+    "Lương Thế Vinh",
+    "Nguyễn Trãi",
+    "Quang Trung",
+    "Lý Thường Kiệt",
+    "Hùng Vương",
+    "Phan Bội Châu",
+    "Nguyễn Huệ",
+    "Võ Thị Sáu",
+    "Kim Đồng",
+    "Lê Lợi",
+    "Ngô Quyền",
+    "Hoàng Hoa Thám",
 ];
-const EXAMS: [&str; 5] = ["giữa kì I", "cuối kì I", "giữa kì II", "cuối kì II", "15 phút"];
+const EXAMS: [&str; 5] = [
+    "giữa kì I",
+    "cuối kì I",
+    "giữa kì II",
+    "cuối kì II",
+    "15 phút",
+];
 
 /// Rewrites new-style tone placement to the old style at the end of a syllable ("hoà" →
 /// "hòa", "thuý" → "thúy", "khoẻ" → "khỏe"), as many teachers still type.
 pub fn old_tone_style(text: &str) -> String {
     const PAIRS: [(&str, &str); 15] = [
-        ("oà", "òa"), ("oá", "óa"), ("oả", "ỏa"), ("oã", "õa"), ("oạ", "ọa"),
-        ("oè", "òe"), ("oé", "óe"), ("oẻ", "ỏe"), ("oẽ", "õe"), ("oẹ", "ọe"),
-        ("uỳ", "ùy"), ("uý", "úy"), ("uỷ", "ủy"), ("uỹ", "ũy"), ("uỵ", "ụy"),
+        ("oà", "òa"),
+        ("oá", "óa"),
+        ("oả", "ỏa"),
+        ("oã", "õa"),
+        ("oạ", "ọa"),
+        ("oè", "òe"),
+        ("oé", "óe"),
+        ("oẻ", "ỏe"),
+        ("oẽ", "õe"),
+        ("oẹ", "ọe"),
+        ("uỳ", "ùy"),
+        ("uý", "úy"),
+        ("uỷ", "ủy"),
+        ("uỹ", "ũy"),
+        ("uỵ", "ụy"),
     ];
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(c) = rest.chars().next() {
         let replaced = PAIRS.iter().find(|(new, _)| {
-            rest.starts_with(new) && !rest[new.len()..].chars().next().is_some_and(char::is_alphabetic)
+            rest.starts_with(new)
+                && !rest[new.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(char::is_alphabetic)
         });
         match replaced {
             // "qu" + vowel keeps its tone on the vowel in both styles.
@@ -142,15 +196,38 @@ pub struct Generator {
 
 impl Generator {
     pub fn new(seed: u64) -> Generator {
-        let courses = toml::from_str::<Curriculum>(CURRICULUM).expect("curriculum.toml is valid (tested)").course;
-        let weights = courses.iter().map(|c| if MAIN_SUBJECTS.contains(&c.subject.as_str()) { 3 } else { 1 }).collect();
-        Generator { courses, weights, vocab: Vocabularies::embedded(), rng: Rng::new(seed), seed, next: 0 }
+        let courses = toml::from_str::<Curriculum>(CURRICULUM)
+            .expect("curriculum.toml is valid (tested)")
+            .course;
+        let weights = courses
+            .iter()
+            .map(|c| {
+                if MAIN_SUBJECTS.contains(&c.subject.as_str()) {
+                    3
+                } else {
+                    1
+                }
+            })
+            .collect();
+        Generator {
+            courses,
+            weights,
+            vocab: Vocabularies::embedded(),
+            rng: Rng::new(seed),
+            seed,
+            next: 0,
+        }
     }
 
     /// Courses, chapters and lessons available.
     pub fn size(&self) -> (usize, usize, usize) {
         let chapters = self.courses.iter().map(|c| c.chapters.len()).sum();
-        let lessons = self.courses.iter().flat_map(|c| &c.chapters).map(|ch| ch.lessons.len()).sum();
+        let lessons = self
+            .courses
+            .iter()
+            .flat_map(|c| &c.chapters)
+            .map(|ch| ch.lessons.len())
+            .sum();
         (self.courses.len(), chapters, lessons)
     }
 
@@ -166,16 +243,29 @@ impl Generator {
         let chapter_no = self.rng.below(course.chapters.len());
         let chapter = &course.chapters[chapter_no];
         let lesson_in_chapter = self.rng.below(chapter.lessons.len());
-        let lesson_no = course.chapters[..chapter_no].iter().map(|c| c.lessons.len()).sum::<usize>() + lesson_in_chapter + 1;
+        let lesson_no = course.chapters[..chapter_no]
+            .iter()
+            .map(|c| c.lessons.len())
+            .sum::<usize>()
+            + lesson_in_chapter
+            + 1;
         let lesson = &chapter.lessons[lesson_in_chapter];
         let (subject, grade) = (course.subject.clone(), course.grade);
         let subject_label = self.vocab.subjects.label(&subject).to_owned();
         let (series, series_short, _) = SERIES[self.rng.weighted(&SERIES.map(|s| s.2))];
         let rtype = TYPES[self.rng.weighted(&TYPES.map(|t| t.1))].0;
         let sub = short_subject(&subject_label);
-        let s = if series.is_empty() { String::new() } else { format!(" {series_short}") };
+        let s = if series.is_empty() {
+            String::new()
+        } else {
+            format!(" {series_short}")
+        };
         let roman = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX"];
-        let chapter_label = format!("Chương {}. {}", roman.get(chapter_no).copied().unwrap_or("X"), chapter.title);
+        let chapter_label = format!(
+            "Chương {}. {}",
+            roman.get(chapter_no).copied().unwrap_or("X"),
+            chapter.title
+        );
         let lesson_label = format!("Bài {lesson_no}. {lesson}");
         let r = &mut self.rng;
         let title = match rtype {
@@ -216,13 +306,27 @@ impl Generator {
             0 => format!(
                 "{} môn {subject_label} lớp {grade}{}, {chapter_label}. Nội dung: {lesson}; có mục tiêu, hoạt động và câu hỏi kiểm tra đánh giá.",
                 self.vocab.resource_types.label(rtype),
-                if series.is_empty() { String::new() } else { format!(" (bộ sách {})", self.vocab.series.label(series)) }
+                if series.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (bộ sách {})", self.vocab.series.label(series))
+                }
             ),
-            1 => format!("Tài liệu dùng cho tiết dạy \"{lesson}\" ({subject_label} {grade}). Giáo viên có thể chỉnh sửa cho phù hợp với lớp học."),
-            _ => format!("Soạn theo chương trình GDPT 2018: {lesson}. Gồm phần khởi động, hình thành kiến thức, luyện tập và vận dụng."),
+            1 => format!(
+                "Tài liệu dùng cho tiết dạy \"{lesson}\" ({subject_label} {grade}). Giáo viên có thể chỉnh sửa cho phù hợp với lớp học."
+            ),
+            _ => format!(
+                "Soạn theo chương trình GDPT 2018: {lesson}. Gồm phần khởi động, hình thành kiến thức, luyện tập và vận dụng."
+            ),
         };
-        let keywords = vec![subject_label.clone(), format!("lớp {grade}"), lesson.to_lowercase()];
-        let province = self.vocab.provinces.terms()[self.rng.below(34)].code.clone();
+        let keywords = vec![
+            subject_label.clone(),
+            format!("lớp {grade}"),
+            lesson.to_lowercase(),
+        ];
+        let province = self.vocab.provinces.terms()[self.rng.below(34)]
+            .code
+            .clone();
         let level_school = match grade {
             1..=5 => "Trường Tiểu học",
             6..=9 => "Trường THCS",
@@ -293,7 +397,9 @@ mod tests {
         let mut types = std::collections::HashSet::new();
         for r in &a {
             let rec = ImportRecord::from_json(&r.to_string()).unwrap();
-            let meta = rec.validate(&vocab, false).unwrap_or_else(|e| panic!("{r}: {e}"));
+            let meta = rec
+                .validate(&vocab, false)
+                .unwrap_or_else(|e| panic!("{r}: {e}"));
             subjects.insert(meta.subject);
             grades.insert(meta.grade.unwrap());
             types.insert(meta.resource_type);
@@ -307,7 +413,13 @@ mod tests {
 
     #[test]
     fn old_style_tones_only_at_syllable_ends() {
-        assert_eq!(old_tone_style("Hoà tan, thuỷ phân; khoẻ mạnh"), "Hòa tan, thủy phân; khỏe mạnh");
-        assert_eq!(old_tone_style("hoàn thành, quý, Hoá học"), "hoàn thành, quý, Hóa học");
+        assert_eq!(
+            old_tone_style("Hoà tan, thuỷ phân; khoẻ mạnh"),
+            "Hòa tan, thủy phân; khỏe mạnh"
+        );
+        assert_eq!(
+            old_tone_style("hoàn thành, quý, Hoá học"),
+            "hoàn thành, quý, Hóa học"
+        );
     }
 }

@@ -1,1 +1,145 @@
-fn main() {}
+//! `hoclieu`: the one binary of the service.
+
+mod commands;
+mod config;
+mod context;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "hoclieu",
+    version,
+    about = "Kho học liệu số dùng chung — the shared digital learning-materials repository"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Args, Clone)]
+pub struct Global {
+    /// Where the embedded SQLite database, the local objects and the index live.
+    #[arg(long, global = true, default_value = "data", value_name = "DIR")]
+    data_dir: PathBuf,
+    /// A configuration file layered over the embedded defaults (config/default.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (API and web pages).
+    Serve {
+        /// Address to listen on (overrides server.bind).
+        #[arg(long, value_name = "HOST:PORT")]
+        bind: Option<String>,
+        /// Import this JSON Lines file when the database has never held a material
+        /// (the demo fixtures, for `make run`).
+        #[arg(long, value_name = "FILE.jsonl")]
+        demo: Option<PathBuf>,
+    },
+    /// Import materials from a JSON Lines file (one material per line; see docs/API.md).
+    Import {
+        /// The JSON Lines file; file paths inside it are relative to it.
+        file: PathBuf,
+    },
+    /// Rebuild the search index from the database.
+    Reindex,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Print the effective configuration (secrets masked) and check it.
+    CheckConfig,
+    /// Manage API keys for LMS systems and scripts.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+    /// Write N realistic generated records as JSON Lines (for tests and benchmarks).
+    Generate {
+        /// How many records.
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        /// Random seed (the same seed gives the same records).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file (default: standard output).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommand {
+    /// Create a key and print its token (shown only this once).
+    Create {
+        /// A name saying who uses the key (e.g. "LMS Sở GD&ĐT Hà Nội").
+        #[arg(long)]
+        name: String,
+        /// Scopes: read, write, review, admin (repeat the option for several).
+        #[arg(long = "scope", default_value = "read", value_parser = parse_scope)]
+        scopes: Vec<hoclieu_domain::Scope>,
+    },
+    /// List keys (never their tokens).
+    List,
+    /// Revoke a key by id.
+    Revoke { id: uuid::Uuid },
+}
+
+fn parse_scope(s: &str) -> Result<hoclieu_domain::Scope, String> {
+    hoclieu_domain::Scope::parse(s)
+        .ok_or_else(|| format!("unknown scope {s:?}: use read, write, review or admin"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match config::Config::load(cli.global.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    context::init_logging(&config.log.level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let result = runtime.block_on(async {
+        let g = &cli.global;
+        match cli.command {
+            Command::Serve { bind, demo } => commands::serve(g, config, bind, demo).await,
+            Command::Import { file } => commands::import(g, config, &file).await,
+            Command::Reindex => commands::reindex(g, config).await,
+            Command::Migrate => commands::migrate(g, config).await,
+            Command::CheckConfig => commands::check_config(g, config),
+            Command::Apikey {
+                command: ApikeyCommand::Create { name, scopes },
+            } => commands::apikey_create(g, config, &name, &scopes).await,
+            Command::Apikey {
+                command: ApikeyCommand::List,
+            } => commands::apikey_list(g, config).await,
+            Command::Apikey {
+                command: ApikeyCommand::Revoke { id },
+            } => commands::apikey_revoke(g, config, id).await,
+            Command::Generate {
+                count,
+                seed,
+                output,
+            } => commands::generate(count, seed, output.as_deref()),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -31,7 +31,10 @@ pub struct VietnameseTokenizer {
 
 impl VietnameseTokenizer {
     pub fn new(mode: Mode) -> Self {
-        VietnameseTokenizer { mode, tokens: Vec::new() }
+        VietnameseTokenizer {
+            mode,
+            tokens: Vec::new(),
+        }
     }
 
     pub fn analyzer(mode: Mode) -> TextAnalyzer {
@@ -51,8 +54,18 @@ pub fn tokenize(mode: Mode, text: &str, out: &mut Vec<Token>) {
         }
         match mode {
             Mode::Fold | Mode::Exact => {
-                let text = if mode == Mode::Fold { fold_word(word) } else { exact_word(word) };
-                out.push(Token { offset_from: start, offset_to: end, position, text, position_length: 1 });
+                let text = if mode == Mode::Fold {
+                    fold_word(word)
+                } else {
+                    exact_word(word)
+                };
+                out.push(Token {
+                    offset_from: start,
+                    offset_to: end,
+                    position,
+                    text,
+                    position_length: 1,
+                });
             }
             Mode::Bigram => {
                 let folded = fold_word(word);
@@ -79,7 +92,10 @@ impl Tokenizer for VietnameseTokenizer {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream<'a> {
         tokenize(self.mode, text, &mut self.tokens);
-        VecTokenStream { tokens: &mut self.tokens, next: 0 }
+        VecTokenStream {
+            tokens: &mut self.tokens,
+            next: 0,
+        }
     }
 }
 
@@ -124,9 +140,18 @@ mod tests {
     #[test]
     fn fold_exact_and_bigrams() {
         let s = "Kiểm tra: Hòa tan, đường tròn";
-        assert_eq!(texts(Mode::Fold, s), ["kiem", "tra", "hoa", "tan", "duong", "tron"]);
-        assert_eq!(texts(Mode::Exact, s), ["kiểm", "tra", "hoà", "tan", "đường", "tròn"]);
-        assert_eq!(texts(Mode::Bigram, s), ["kiem_tra", "hoa_tan", "duong_tron"]);
+        assert_eq!(
+            texts(Mode::Fold, s),
+            ["kiem", "tra", "hoa", "tan", "duong", "tron"]
+        );
+        assert_eq!(
+            texts(Mode::Exact, s),
+            ["kiểm", "tra", "hoà", "tan", "đường", "tròn"]
+        );
+        assert_eq!(
+            texts(Mode::Bigram, s),
+            ["kiem_tra", "hoa_tan", "duong_tron"]
+        );
     }
 
     #[test]

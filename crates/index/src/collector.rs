@@ -63,7 +63,10 @@ impl Ord for Candidate {
             .0
             .total_cmp(&other.key.0)
             .then(self.key.1.total_cmp(&other.key.1))
-            .then_with(|| (other.doc.segment_ord, other.doc.doc_id).cmp(&(self.doc.segment_ord, self.doc.doc_id)))
+            .then_with(|| {
+                (other.doc.segment_ord, other.doc.doc_id)
+                    .cmp(&(self.doc.segment_ord, self.doc.doc_id))
+            })
     }
 }
 
@@ -93,7 +96,11 @@ impl StrDimension {
             Some(ords)
         };
         let counts = vec![0; column.as_ref().map_or(0, |c| c.num_terms())];
-        Ok(StrDimension { column, allowed, counts })
+        Ok(StrDimension {
+            column,
+            allowed,
+            counts,
+        })
     }
 
     fn ord(&self, doc: DocId) -> Option<u64> {
@@ -127,7 +134,11 @@ impl Collector for SearchCollector<'_> {
     type Fruit = Collected;
     type Child = SegmentSearch;
 
-    fn for_segment(&self, segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<SegmentSearch> {
+    fn for_segment(
+        &self,
+        segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentSearch> {
         let f = self.filters;
         let dims = [
             StrDimension::new(reader, STR_FACETS[0], &f.subjects)?,
@@ -190,7 +201,10 @@ impl SegmentSearch {
         match self.sort {
             Sort::Relevance => (f64::from(score), created),
             Sort::Newest => (created, f64::from(score)),
-            Sort::Downloads => (self.downloads.first(doc).unwrap_or(0) as f64, f64::from(score)),
+            Sort::Downloads => (
+                self.downloads.first(doc).unwrap_or(0) as f64,
+                f64::from(score),
+            ),
         }
     }
 }
@@ -199,11 +213,17 @@ impl SegmentCollector for SegmentSearch {
     type Fruit = Collected;
 
     fn collect(&mut self, doc: DocId, score: Score) {
-        let ords = [self.dims[0].ord(doc), self.dims[1].ord(doc), self.dims[2].ord(doc)];
+        let ords = [
+            self.dims[0].ord(doc),
+            self.dims[1].ord(doc),
+            self.dims[2].ord(doc),
+        ];
         let grade = self.grade.first(doc);
         let grade_ok = match &self.grade_allowed {
             None => true,
-            Some(allowed) => grade.is_some_and(|g| allowed.get(g as usize).copied().unwrap_or(false)),
+            Some(allowed) => {
+                grade.is_some_and(|g| allowed.get(g as usize).copied().unwrap_or(false))
+            }
         };
         let mut failed = [false; 4];
         for i in 0..3 {
@@ -236,7 +256,11 @@ impl SegmentCollector for SegmentSearch {
         if self.keep == 0 {
             return;
         }
-        let candidate = Candidate { key: self.key(doc, score), score, doc: DocAddress::new(self.segment, doc) };
+        let candidate = Candidate {
+            key: self.key(doc, score),
+            score,
+            doc: DocAddress::new(self.segment, doc),
+        };
         if self.top.len() < self.keep {
             self.top.push(std::cmp::Reverse(candidate));
         } else if let Some(worst) = self.top.peek() {
@@ -260,7 +284,12 @@ impl SegmentCollector for SegmentSearch {
         }
         Collected {
             total: self.total,
-            top: self.top.into_sorted_vec().into_iter().map(|r| r.0).collect(),
+            top: self
+                .top
+                .into_sorted_vec()
+                .into_iter()
+                .map(|r| r.0)
+                .collect(),
             str_counts,
             grade_counts: self.grade_counts,
         }

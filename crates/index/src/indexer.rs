@@ -32,15 +32,24 @@ impl Indexer {
     /// Takes the writer lock of `index`. Fails with [`Error::Locked`] when another process (or
     /// another `Indexer`) holds it.
     pub fn acquire(index: &SearchIndex, memory_budget_mb: usize) -> Result<Indexer> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
         let budget = (memory_budget_mb.max(threads * 16)) << 20;
         let writer = match index.index.writer_with_num_threads(threads, budget) {
             Ok(w) => w,
-            Err(TantivyError::LockFailure(..)) => return Err(Error::Locked(index.location.clone())),
+            Err(TantivyError::LockFailure(..)) => {
+                return Err(Error::Locked(index.location.clone()));
+            }
             Err(e) => return Err(e.into()),
         };
         let applied = index.applied_seq()?;
-        Ok(Indexer { index: index.clone(), writer: Some(writer), applied, checked_against_db: false })
+        Ok(Indexer {
+            index: index.clone(),
+            writer: Some(writer),
+            applied,
+            checked_against_db: false,
+        })
     }
 
     /// The last change-sequence number applied and committed.
@@ -49,7 +58,9 @@ impl Indexer {
     }
 
     fn writer(&self) -> &IndexWriter {
-        self.writer.as_ref().expect("the writer is only taken during a commit")
+        self.writer
+            .as_ref()
+            .expect("the writer is only taken during a commit")
     }
 
     /// Applies every change after the last applied one. Returns how many changes were applied.
@@ -58,7 +69,11 @@ impl Indexer {
             let last = db.last_seq().await?;
             if self.applied > last {
                 // The database is older than the index (restored from a backup, or replaced).
-                tracing::warn!(index_seq = self.applied, db_seq = last, "the index is ahead of the database: rebuilding");
+                tracing::warn!(
+                    index_seq = self.applied,
+                    db_seq = last,
+                    "the index is ahead of the database: rebuilding"
+                );
                 self.rebuild(db, |_, _| {}).await?;
             }
             self.checked_against_db = true;
@@ -72,10 +87,15 @@ impl Indexer {
             let mut ids: Vec<Uuid> = changes.iter().map(|c| c.material_id).collect();
             ids.sort_unstable();
             ids.dedup();
-            let materials: HashMap<Uuid, hoclieu_domain::Material> =
-                db.materials(&ids).await?.into_iter().map(|m| (m.id, m)).collect();
+            let materials: HashMap<Uuid, hoclieu_domain::Material> = db
+                .materials(&ids)
+                .await?
+                .into_iter()
+                .map(|m| (m.id, m))
+                .collect();
             for id in &ids {
-                self.writer().delete_term(Term::from_field_text(self.index.fields.id, &id.to_string()));
+                self.writer()
+                    .delete_term(Term::from_field_text(self.index.fields.id, &id.to_string()));
                 if let Some(m) = materials.get(id).filter(|m| m.status == Status::Published) {
                     self.writer().add_document(self.index.fields.document(m))?;
                     buffered += 1;
@@ -125,7 +145,11 @@ impl Indexer {
     /// commit visible to searches.
     async fn commit(&mut self) -> Result<()> {
         let mut writer = self.writer.take().expect("writer present");
-        let payload = serde_json::to_string(&Payload { schema: SCHEMA_VERSION, seq: self.applied }).expect("payload serialises");
+        let payload = serde_json::to_string(&Payload {
+            schema: SCHEMA_VERSION,
+            seq: self.applied,
+        })
+        .expect("payload serialises");
         let (writer, result) = tokio::task::spawn_blocking(move || {
             let result = writer.prepare_commit().and_then(|mut prepared| {
                 prepared.set_payload(&payload);
@@ -144,7 +168,13 @@ impl Indexer {
 /// Keeps `index` following the database: takes the writer when it is free, applies changes
 /// when woken by `wake` (a local write) or every `poll` (writes by other processes), and
 /// retries after errors. Runs until the task is dropped.
-pub async fn follow(index: SearchIndex, db: Db, wake: Arc<Notify>, poll: Duration, memory_budget_mb: usize) {
+pub async fn follow(
+    index: SearchIndex,
+    db: Db,
+    wake: Arc<Notify>,
+    poll: Duration,
+    memory_budget_mb: usize,
+) {
     let mut indexer: Option<Indexer> = None;
     let mut warned_locked = false;
     loop {

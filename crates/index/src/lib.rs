@@ -22,7 +22,9 @@ use tantivy::{Index, IndexReader, ReloadPolicy};
 
 pub use indexer::{Indexer, follow};
 pub use schema::{Fields, SCHEMA_VERSION};
-pub use search::{Facets, Filters, Hit, MAX_DEPTH, SearchRequest, SearchResponse, Sort, escape_into};
+pub use search::{
+    Facets, Filters, Hit, MAX_DEPTH, SearchRequest, SearchResponse, Sort, escape_into,
+};
 
 /// The index crate's error type.
 #[derive(Debug, thiserror::Error)]
@@ -90,8 +92,16 @@ impl SearchIndex {
 
     fn finish_open(index: Index, fields: Fields, location: PathBuf) -> Result<SearchIndex> {
         analyzer::register(&index);
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::OnCommitWithDelay).try_into()?;
-        Ok(SearchIndex { index, reader, fields, location })
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .try_into()?;
+        Ok(SearchIndex {
+            index,
+            reader,
+            fields,
+            location,
+        })
     }
 
     /// Where the index lives.
@@ -106,7 +116,11 @@ impl SearchIndex {
     /// The last change-sequence number included in the latest commit (0 for a new index).
     pub fn applied_seq(&self) -> Result<i64> {
         let metas = self.index.load_metas()?;
-        Ok(metas.payload.as_deref().and_then(|p| serde_json::from_str::<Payload>(p).ok()).map_or(0, |p| p.seq))
+        Ok(metas
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<Payload>(p).ok())
+            .map_or(0, |p| p.seq))
     }
 
     /// Documents visible to searches.

@@ -53,15 +53,24 @@ pub fn parse(text: &str) -> Vec<QueryWord> {
     let mut previous_end = None;
     for (start, end) in word_spans(&text).take(MAX_WORDS) {
         let word = &text[start..end];
-        let joined_to_previous = previous_end.is_some_and(|p: usize| text[p..start].chars().all(char::is_whitespace));
-        words.push(QueryWord { fold: fold_word(word), exact: exact_word(word), diacritics: has_diacritics(word), joined_to_previous });
+        let joined_to_previous =
+            previous_end.is_some_and(|p: usize| text[p..start].chars().all(char::is_whitespace));
+        words.push(QueryWord {
+            fold: fold_word(word),
+            exact: exact_word(word),
+            diacritics: has_diacritics(word),
+            joined_to_previous,
+        });
         previous_end = Some(end);
     }
     words
 }
 
 fn term(field: Field, text: &str, boost: f32) -> (Occur, Box<dyn Query>) {
-    let q = TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::WithFreqs);
+    let q = TermQuery::new(
+        Term::from_field_text(field, text),
+        IndexRecordOption::WithFreqs,
+    );
     (Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost)))
 }
 
@@ -94,7 +103,11 @@ pub fn build(fields: &Fields, words: &[QueryWord]) -> Box<dyn Query> {
     }
     for pairs in words.windows(2) {
         if pairs[1].joined_to_previous {
-            clauses.push(term(fields.title_bigram, &format!("{}_{}", pairs[0].fold, pairs[1].fold), BIGRAM_BOOST));
+            clauses.push(term(
+                fields.title_bigram,
+                &format!("{}_{}", pairs[0].fold, pairs[1].fold),
+                BIGRAM_BOOST,
+            ));
         }
     }
     Box::new(BooleanQuery::new(clauses))
@@ -116,7 +129,10 @@ mod tests {
     fn words_know_their_forms_and_neighbours() {
         let w = parse("Hòa tan, duong");
         assert_eq!(w.len(), 3);
-        assert_eq!((w[0].fold.as_str(), w[0].exact.as_str(), w[0].diacritics), ("hoa", "hoà", true));
+        assert_eq!(
+            (w[0].fold.as_str(), w[0].exact.as_str(), w[0].diacritics),
+            ("hoa", "hoà", true)
+        );
         assert!(w[1].joined_to_previous);
         assert!(!w[2].joined_to_previous, "a comma separates them");
         assert!(!w[2].diacritics);

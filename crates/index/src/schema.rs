@@ -40,10 +40,15 @@ pub struct Fields {
 }
 
 fn text(tokenizer: &str, stored: bool) -> TextOptions {
-    let indexing =
-        TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(IndexRecordOption::WithFreqsAndPositions);
+    let indexing = TextFieldIndexing::default()
+        .set_tokenizer(tokenizer)
+        .set_index_option(IndexRecordOption::WithFreqsAndPositions);
     let options = TextOptions::default().set_indexing_options(indexing);
-    if stored { options.set_stored() } else { options }
+    if stored {
+        options.set_stored()
+    } else {
+        options
+    }
 }
 
 impl Fields {
@@ -104,7 +109,11 @@ impl Fields {
             d.add_text(pair.fold, value);
             d.add_text(pair.exact, value);
         };
-        for (pair, value) in [(self.lesson, &meta.lesson), (self.chapter, &meta.chapter), (self.description, &meta.description)] {
+        for (pair, value) in [
+            (self.lesson, &meta.lesson),
+            (self.chapter, &meta.chapter),
+            (self.description, &meta.description),
+        ] {
             if let Some(v) = value {
                 both(pair, v);
             }

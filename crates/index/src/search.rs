@@ -1,16 +1,17 @@
 //! Searching: request, response, hits with highlighted snippets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
 
 use serde::Serialize;
 use tantivy::schema::{Field, Value};
-use tantivy::snippet::{Snippet, SnippetGenerator};
+use tantivy::snippet::SnippetGenerator;
 use tantivy::{Searcher, TantivyDocument};
 use uuid::Uuid;
 
 use crate::collector::{STR_FACETS, SearchCollector};
 use crate::schema::Fields;
-use crate::{Error, Result, SearchIndex, query};
+use crate::{Error, Result, SearchIndex, analyzer, query};
 
 /// Deepest result a search may page to (offset + page size).
 pub const MAX_DEPTH: usize = 10_000;
@@ -97,7 +98,11 @@ impl SearchIndex {
         let words = query::parse(&req.text);
         let q = query::build(&self.fields, &words);
         let searcher = self.reader.searcher();
-        let collector = SearchCollector { filters: &req.filters, sort: req.sort, keep: req.offset + req.limit };
+        let collector = SearchCollector {
+            filters: &req.filters,
+            sort: req.sort,
+            keep: req.offset + req.limit,
+        };
         let collected = searcher.search(&*q, &collector)?;
 
         let highlighter = Highlighter::new(&self.index, &self.fields, &words)?;
@@ -113,8 +118,13 @@ impl SearchIndex {
 
         let [subject, series, resource_type] = collected.str_counts;
         debug_assert_eq!(STR_FACETS, ["subject", "series", "resource_type"]);
-        let mut grade: Vec<(u8, u64)> =
-            collected.grade_counts.iter().enumerate().filter(|(_, n)| **n > 0).map(|(g, n)| (g as u8, *n)).collect();
+        let mut grade: Vec<(u8, u64)> = collected
+            .grade_counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(g, n)| (g as u8, *n))
+            .collect();
         grade.sort_by_key(|(g, _)| *g);
         Ok(SearchResponse {
             total: collected.total,
@@ -134,41 +144,87 @@ impl SearchIndex {
     }
 }
 
-/// Marks query words in stored text. Built on the folded fields and fed the original text, so
-/// "kiem" highlights "kiểm".
+/// Marks query words in stored text. Tokens come from the folded analyzer run on the
+/// original text, so "kiem" highlights "kiểm"; the description passage is chosen by tantivy's
+/// snippet generator on the same analyzer.
 struct Highlighter {
-    title: SnippetGenerator,
+    terms: HashSet<String>,
     description: SnippetGenerator,
 }
 
 impl Highlighter {
     fn new(index: &tantivy::Index, fields: &Fields, words: &[query::QueryWord]) -> Result<Self> {
-        let terms: BTreeMap<String, f32> = query::highlight_terms(words).into_iter().map(|t| (t, 1.0)).collect();
-        let generator = |field: Field, chars: usize| -> Result<SnippetGenerator> {
-            Ok(SnippetGenerator::new(terms.clone(), index.tokenizer_for_field(field)?, field, chars))
-        };
-        Ok(Highlighter { title: generator(fields.title.fold, 10_000)?, description: generator(fields.description.fold, SNIPPET_CHARS)? })
+        let terms = query::highlight_terms(words);
+        let scored: BTreeMap<String, f32> = terms.iter().map(|t| (t.clone(), 1.0)).collect();
+        let field = fields.description.fold;
+        let description = SnippetGenerator::new(
+            scored,
+            index.tokenizer_for_field(field)?,
+            field,
+            SNIPPET_CHARS,
+        );
+        Ok(Highlighter {
+            terms: terms.into_iter().collect(),
+            description,
+        })
+    }
+
+    /// `text[range]` as escaped HTML with matched words in `<mark>`.
+    fn mark(&self, text: &str, range: Range<usize>) -> String {
+        let mut tokens = Vec::new();
+        analyzer::tokenize(analyzer::Mode::Fold, &text[range.clone()], &mut tokens);
+        let mut out = String::with_capacity(range.len() + 32);
+        let mut at = 0;
+        let part = &text[range];
+        for t in tokens.iter().filter(|t| self.terms.contains(&t.text)) {
+            escape_into(&part[at..t.offset_from], &mut out);
+            out.push_str("<mark>");
+            escape_into(&part[t.offset_from..t.offset_to], &mut out);
+            out.push_str("</mark>");
+            at = t.offset_to;
+        }
+        escape_into(&part[at..], &mut out);
+        out
+    }
+
+    fn title(&self, title: &str) -> String {
+        self.mark(title, 0..title.len())
+    }
+
+    /// A passage of at most about [`SNIPPET_CHARS`] characters around the best matches, with
+    /// "…" where it was cut; the beginning of the text when nothing matches.
+    fn passage(&self, text: &str) -> String {
+        if text.chars().count() <= SNIPPET_CHARS {
+            return self.mark(text, 0..text.len());
+        }
+        let snippet = self.description.snippet(text);
+        if snippet.highlighted().is_empty() {
+            return escape(&beginning(text, SNIPPET_CHARS));
+        }
+        let range = snippet.fragment_range();
+        // Extend to whole words (the fragment ends at a token, dropping closing punctuation).
+        let end = text[range.end..]
+            .find(char::is_whitespace)
+            .map_or(text.len(), |i| range.end + i);
+        let start = text[..range.start]
+            .rfind(char::is_whitespace)
+            .map_or(0, |i| i + 1);
+        let mut out = String::new();
+        if start > 0 {
+            out.push('…');
+        }
+        out.push_str(&self.mark(text, start..end));
+        if end < text.len() {
+            out.push('…');
+        }
+        out
     }
 }
 
 fn text_of(doc: &TantivyDocument, field: Field) -> Option<String> {
-    doc.get_first(field).and_then(|v| v.as_str()).map(str::to_owned)
-}
-
-/// HTML of a snippet with `<mark>` around highlights; the text is escaped.
-fn snippet_html(snippet: &Snippet) -> String {
-    let fragment = snippet.fragment();
-    let mut out = String::with_capacity(fragment.len() + 32);
-    let mut at = 0;
-    for range in snippet.highlighted() {
-        escape_into(&fragment[at..range.start], &mut out);
-        out.push_str("<mark>");
-        escape_into(&fragment[range.clone()], &mut out);
-        out.push_str("</mark>");
-        at = range.end;
-    }
-    escape_into(&fragment[at..], &mut out);
-    out
+    doc.get_first(field)
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
 }
 
 /// Escapes text for HTML.
@@ -204,17 +260,13 @@ fn beginning(text: &str, max: usize) -> String {
 fn hit(fields: &Fields, doc: &TantivyDocument, score: f32, h: &Highlighter) -> Hit {
     let title = text_of(doc, fields.title.fold).unwrap_or_default();
     let description = text_of(doc, fields.description.fold).unwrap_or_default();
-    let title_snippet = h.title.snippet(&title);
-    let title_html = if title_snippet.highlighted().is_empty() { escape(&title) } else { snippet_html(&title_snippet) };
-    let desc_snippet = h.description.snippet(&description);
-    let snippet_html = if desc_snippet.highlighted().is_empty() {
-        escape(&beginning(&description, SNIPPET_CHARS))
-    } else {
-        snippet_html(&desc_snippet)
-    };
+    let title_html = h.title(&title);
+    let snippet_html = h.passage(&description);
     let u64_of = |f: Field| doc.get_first(f).and_then(|v| v.as_u64());
     Hit {
-        id: text_of(doc, fields.id).and_then(|s| Uuid::parse_str(&s).ok()).unwrap_or_default(),
+        id: text_of(doc, fields.id)
+            .and_then(|s| Uuid::parse_str(&s).ok())
+            .unwrap_or_default(),
         external_id: text_of(doc, fields.external_id),
         title,
         title_html,

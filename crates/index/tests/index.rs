@@ -18,7 +18,12 @@ async fn env() -> Env {
     db.migrate().await.unwrap();
     let index = SearchIndex::open(&dir.path().join("index")).unwrap();
     let indexer = Indexer::acquire(&index, 32).unwrap();
-    Env { db, index, indexer, dir }
+    Env {
+        db,
+        index,
+        indexer,
+        dir,
+    }
 }
 
 impl Env {
@@ -26,19 +31,41 @@ impl Env {
         let vocab = Vocabularies::embedded();
         let items = lines
             .iter()
-            .map(|l| MaterialWrite { meta: ImportRecord::from_json(l).unwrap().validate(&vocab, true).unwrap(), files: vec![] })
+            .map(|l| MaterialWrite {
+                meta: ImportRecord::from_json(l)
+                    .unwrap()
+                    .validate(&vocab, true)
+                    .unwrap(),
+                files: vec![],
+            })
             .collect();
-        let w = self.db.write_materials(items, OnExisting::Update).await.unwrap();
+        let w = self
+            .db
+            .write_materials(items, OnExisting::Update)
+            .await
+            .unwrap();
         self.indexer.catch_up(&self.db).await.unwrap();
         w.outcomes.iter().map(|o| o.id()).collect()
     }
 
     fn search(&self, text: &str) -> Vec<String> {
-        self.search_with(text, Filters::default()).hits.into_iter().map(|h| h.title).collect()
+        self.search_with(text, Filters::default())
+            .hits
+            .into_iter()
+            .map(|h| h.title)
+            .collect()
     }
 
     fn search_with(&self, text: &str, filters: Filters) -> hoclieu_index::SearchResponse {
-        self.index.search(&SearchRequest { text: text.into(), filters, sort: Sort::Relevance, offset: 0, limit: 20 }).unwrap()
+        self.index
+            .search(&SearchRequest {
+                text: text.into(),
+                filters,
+                sort: Sort::Relevance,
+                offset: 0,
+                limit: 20,
+            })
+            .unwrap()
     }
 }
 
@@ -51,7 +78,13 @@ async fn folding_tone_placement_and_d_stroke() {
     let mut e = env().await;
     e.add(&[
         &line("Đường tròn và tiếp tuyến", "toan", 9, "kntt", "bai-giang"),
-        &line("Hoà tan và nồng độ dung dịch", "hoa-hoc", 10, "ctst", "bai-giang"),
+        &line(
+            "Hoà tan và nồng độ dung dịch",
+            "hoa-hoc",
+            10,
+            "ctst",
+            "bai-giang",
+        ),
         &line("Thuỷ phân ester", "hoa-hoc", 12, "kntt", "bai-tap"),
     ])
     .await;
@@ -92,33 +125,72 @@ async fn filters_and_facets_that_ignore_their_own_filter() {
     .await;
     let all = e.search_with("tap hop", Filters::default());
     assert_eq!(all.total, 4);
-    let f = Filters { subjects: vec!["toan".into()], grades: vec![10], ..Default::default() };
+    let f = Filters {
+        subjects: vec!["toan".into()],
+        grades: vec![10],
+        ..Default::default()
+    };
     let r = e.search_with("tap hop", f);
     assert_eq!(r.total, 2);
     // Subject facet ignores the subject filter (but applies grade 10): toan 2, hoa-hoc 1.
-    assert_eq!(r.facets.subject, vec![("toan".to_owned(), 2), ("hoa-hoc".to_owned(), 1)]);
+    assert_eq!(
+        r.facets.subject,
+        vec![("toan".to_owned(), 2), ("hoa-hoc".to_owned(), 1)]
+    );
     // Grade facet ignores the grade filter (but applies subject toan): 10 → 2, 11 → 1.
     assert_eq!(r.facets.grade, vec![(10, 2), (11, 1)]);
     // Other facets apply both filters.
-    assert_eq!(r.facets.series, vec![("ctst".to_owned(), 1), ("kntt".to_owned(), 1)]);
+    assert_eq!(
+        r.facets.series,
+        vec![("ctst".to_owned(), 1), ("kntt".to_owned(), 1)]
+    );
     // Several values of one filter are alternatives.
-    let f = Filters { resource_types: vec!["bai-tap".into(), "ke-hoach-bai-day".into()], ..Default::default() };
+    let f = Filters {
+        resource_types: vec!["bai-tap".into(), "ke-hoach-bai-day".into()],
+        ..Default::default()
+    };
     assert_eq!(e.search_with("", f).total, 2);
     // An unknown value matches nothing.
-    let f = Filters { series: vec!["nope".into()], ..Default::default() };
+    let f = Filters {
+        series: vec!["nope".into()],
+        ..Default::default()
+    };
     assert_eq!(e.search_with("", f).total, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn paging_sorting_and_depth_limit() {
     let mut e = env().await;
-    let lines: Vec<String> = (1..=25).map(|i| line(&format!("Bài {i}. Luyện tập"), "toan", 5, "kntt", "bai-tap")).collect();
+    let lines: Vec<String> = (1..=25)
+        .map(|i| line(&format!("Bài {i}. Luyện tập"), "toan", 5, "kntt", "bai-tap"))
+        .collect();
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     e.add(&refs).await;
-    let page = |offset, sort| e.index.search(&SearchRequest { text: "luyen tap".into(), sort, offset, limit: 10, ..Default::default() }).unwrap();
-    let (p1, p2, p3) = (page(0, Sort::Newest), page(10, Sort::Newest), page(20, Sort::Newest));
-    assert_eq!((p1.total, p1.hits.len(), p2.hits.len(), p3.hits.len()), (25, 10, 10, 5));
-    let mut seen: Vec<_> = [p1.hits, p2.hits, p3.hits].concat().into_iter().map(|h| h.id).collect();
+    let page = |offset, sort| {
+        e.index
+            .search(&SearchRequest {
+                text: "luyen tap".into(),
+                sort,
+                offset,
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+    };
+    let (p1, p2, p3) = (
+        page(0, Sort::Newest),
+        page(10, Sort::Newest),
+        page(20, Sort::Newest),
+    );
+    assert_eq!(
+        (p1.total, p1.hits.len(), p2.hits.len(), p3.hits.len()),
+        (25, 10, 10, 5)
+    );
+    let mut seen: Vec<_> = [p1.hits, p2.hits, p3.hits]
+        .concat()
+        .into_iter()
+        .map(|h| h.id)
+        .collect();
     let newest_first = seen.clone();
     seen.sort();
     seen.dedup();
@@ -126,20 +198,59 @@ async fn paging_sorting_and_depth_limit() {
     let mut sorted = newest_first.clone();
     sorted.sort_by(|a, b| b.cmp(a)); // UUIDv7: later ids are newer
     assert_eq!(newest_first, sorted);
-    let deep = e.index.search(&SearchRequest { offset: 10_000, limit: 10, ..Default::default() });
+    let deep = e.index.search(&SearchRequest {
+        offset: 10_000,
+        limit: 10,
+        ..Default::default()
+    });
     assert!(matches!(deep, Err(Error::TooDeep(_))));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn snippets_mark_the_original_text() {
     let mut e = env().await;
-    let l = serde_json::json!({"title": "Đề kiểm tra giữa kì I", "subject": "toan", "grade": 10, "resource_type": "de-kiem-tra",
+    let l = serde_json::json!({"title": "Đề kiểm tra giữa kì I (Toán 10)", "subject": "toan", "grade": 10, "resource_type": "de-kiem-tra",
         "description": "Đề gồm 4 câu; thời gian làm bài 45 phút. Kiểm tra kiến thức <tập hợp> & mệnh đề."}).to_string();
     e.add(&[&l]).await;
     let hit = &e.search_with("kiem tra tap hop", Filters::default()).hits[0];
-    assert_eq!(hit.title_html, "Đề <mark>kiểm</mark> <mark>tra</mark> giữa kì I");
-    assert!(hit.snippet_html.contains("<mark>Kiểm</mark> <mark>tra</mark>"), "{}", hit.snippet_html);
-    assert!(hit.snippet_html.contains("&lt;<mark>tập</mark> <mark>hợp</mark>&gt; &amp;"), "{}", hit.snippet_html);
+    assert_eq!(
+        hit.title_html,
+        "Đề <mark>kiểm</mark> <mark>tra</mark> giữa kì I (Toán 10)"
+    );
+    assert!(
+        hit.snippet_html
+            .contains("<mark>Kiểm</mark> <mark>tra</mark>"),
+        "{}",
+        hit.snippet_html
+    );
+    assert!(
+        hit.snippet_html
+            .contains("&lt;<mark>tập</mark> <mark>hợp</mark>&gt; &amp;"),
+        "{}",
+        hit.snippet_html
+    );
+
+    // A long description gives a passage around the match, cut at words, with ellipses.
+    let long = format!(
+        "{} Nội dung chính: đạo hàm của hàm hợp. {}",
+        "Mở đầu bài học. ".repeat(40),
+        "Phần kết. ".repeat(40)
+    );
+    let l = serde_json::json!({"title": "Bài 3", "subject": "toan", "grade": 11, "resource_type": "bai-giang", "description": long}).to_string();
+    e.add(&[&l]).await;
+    let hit = &e.search_with("dao ham", Filters::default()).hits[0];
+    assert!(
+        hit.snippet_html.starts_with('…') && hit.snippet_html.ends_with('…'),
+        "{}",
+        hit.snippet_html
+    );
+    assert!(
+        hit.snippet_html
+            .contains("<mark>đạo</mark> <mark>hàm</mark>"),
+        "{}",
+        hit.snippet_html
+    );
+    assert!(hit.snippet_html.chars().count() < 400);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -161,7 +272,10 @@ async fn follows_updates_and_deletes_and_survives_reopen() {
     let reopened = SearchIndex::open(&e.dir.path().join("index")).unwrap();
     assert_eq!(reopened.applied_seq().unwrap(), seq);
     let mut indexer = Indexer::acquire(&reopened, 32).unwrap();
-    assert!(matches!(Indexer::acquire(&reopened, 32), Err(Error::Locked(_))));
+    assert!(matches!(
+        Indexer::acquire(&reopened, 32),
+        Err(Error::Locked(_))
+    ));
     assert_eq!(indexer.catch_up(&e.db).await.unwrap(), 1);
     assert_eq!(reopened.num_docs(), 0);
 }
@@ -169,7 +283,11 @@ async fn follows_updates_and_deletes_and_survives_reopen() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rebuild_from_the_database_alone() {
     let mut e = env().await;
-    e.add(&[&line("Bài 1. Mệnh đề", "toan", 10, "kntt", "bai-giang"), &line("Bài 2. Tập hợp", "toan", 10, "kntt", "bai-giang")]).await;
+    e.add(&[
+        &line("Bài 1. Mệnh đề", "toan", 10, "kntt", "bai-giang"),
+        &line("Bài 2. Tập hợp", "toan", 10, "kntt", "bai-giang"),
+    ])
+    .await;
     // Wipe the index directory entirely: a new one is rebuilt from the database.
     drop(e.indexer);
     drop(e.index);

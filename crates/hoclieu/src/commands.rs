@@ -1,0 +1,340 @@
+//! The subcommands.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hoclieu_api::{App, DownloadCounter, Settings};
+use hoclieu_domain::Scope;
+use hoclieu_index::{Indexer, SearchIndex};
+use hoclieu_ingest::Ingest;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::Notify;
+
+use crate::Global;
+use crate::config::Config;
+use crate::context::{self, Error, Result, Schema};
+
+/// Import errors printed in full; the rest are counted.
+const ERRORS_SHOWN: usize = 100;
+
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(template)
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+pub async fn serve(
+    g: &Global,
+    mut config: Config,
+    bind: Option<String>,
+    demo: Option<PathBuf>,
+) -> Result<ExitCode> {
+    if let Some(b) = bind {
+        b.parse::<std::net::SocketAddr>().map_err(|_| {
+            Error::Message(format!(
+                "--bind must be HOST:PORT with an IP address, got {b:?}"
+            ))
+        })?;
+        config.server.bind = b;
+    }
+    let vocab = context::vocabularies(&config)?;
+    let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
+    let storage = context::storage(&config, &g.data_dir)?;
+    let index = SearchIndex::open(&config.index_dir(&g.data_dir))?;
+    let ingest = Ingest::new(db.clone(), storage.clone(), vocab.clone());
+
+    if let Some(demo) = demo {
+        // Only on a database that never held anything: a second start reuses the data.
+        if db.last_seq().await? == 0 {
+            let report = ingest.import_jsonl(&demo, |_| {}).await?;
+            tracing::info!(created = report.created, failed = report.errors.len(), file = %demo.display(), "demo materials imported");
+            for e in &report.errors {
+                tracing::warn!("{}: {e}", demo.display());
+            }
+        }
+    }
+
+    let wake = Arc::new(Notify::new());
+    let poll = Duration::from_millis(config.index.poll_interval_ms.max(10));
+    let follower = tokio::spawn(hoclieu_index::follow(
+        index.clone(),
+        db.clone(),
+        wake.clone(),
+        poll,
+        config.index.writer_memory_mb,
+    ));
+    let downloads = Arc::new(DownloadCounter::default());
+    let flusher = {
+        let (downloads, db) = (downloads.clone(), db.clone());
+        let every = Duration::from_millis(config.downloads.flush_interval_ms.max(10));
+        tokio::spawn(async move { downloads.run(db, every).await })
+    };
+
+    let listener = std::net::TcpListener::bind(&config.server.bind)
+        .map_err(|e| Error::Message(format!("cannot listen on {}: {e}", config.server.bind)))?;
+    let addr = listener.local_addr()?;
+    let app = App {
+        db: db.clone(),
+        storage,
+        index,
+        ingest,
+        vocab,
+        index_wake: wake,
+        downloads: downloads.clone(),
+        settings: Settings {
+            max_upload_bytes: config.server.max_upload_bytes,
+            workers: config.server.workers,
+        },
+    };
+    let server = hoclieu_api::server(app, listener)?;
+    println!("hoclieu đang chạy tại http://{addr}/ (listening on http://{addr}/)");
+    std::io::stdout().flush()?;
+    server.await?;
+    follower.abort();
+    flusher.abort();
+    downloads.flush(&db).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn import(g: &Global, config: Config, file: &Path) -> Result<ExitCode> {
+    let vocab = context::vocabularies(&config)?;
+    let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
+    let storage = context::storage(&config, &g.data_dir)?;
+    let ingest = Ingest::new(db.clone(), storage, vocab);
+    let started = Instant::now();
+    let pb = bar(
+        0,
+        "{spinner} [{elapsed_precise}] [{bar:40}] {bytes}/{total_bytes} {msg}",
+    );
+    let report = ingest
+        .import_jsonl(file, |p| {
+            pb.set_length(p.total_bytes);
+            pb.set_position(p.bytes);
+            pb.set_message(format!("{} lines, {} failed", p.lines, p.failed));
+        })
+        .await?;
+    pb.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    for e in report.errors.iter().take(ERRORS_SHOWN) {
+        eprintln!("{}: {e}", file.display());
+    }
+    if report.errors.len() > ERRORS_SHOWN {
+        eprintln!(
+            "… and {} more failed lines",
+            report.errors.len() - ERRORS_SHOWN
+        );
+    }
+    println!(
+        "Imported {} lines in {secs:.1} s ({:.0} lines/s): {} created, {} updated, {} unchanged, {} failed; {} files stored.",
+        report.lines,
+        report.lines as f64 / secs.max(1e-9),
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.errors.len(),
+        report.files_stored,
+    );
+
+    // Bring the index up to date here, unless a running server owns it (it follows by itself).
+    let index = SearchIndex::open(&config.index_dir(&g.data_dir))?;
+    match Indexer::acquire(&index, config.index.writer_memory_mb) {
+        Ok(mut indexer) => {
+            let spinner = bar(0, "{spinner} indexing… {elapsed}");
+            spinner.enable_steady_tick(Duration::from_millis(120));
+            let applied = indexer.catch_up(&db).await?;
+            spinner.finish_and_clear();
+            println!(
+                "Search index updated ({applied} changes, {} documents).",
+                index.num_docs()
+            );
+        }
+        Err(hoclieu_index::Error::Locked(_)) => {
+            println!(
+                "A running `hoclieu serve` owns the search index: it will index these materials within seconds."
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub async fn reindex(g: &Global, config: Config) -> Result<ExitCode> {
+    let db = context::database(&config, &g.data_dir, Schema::RequireCurrent).await?;
+    let dir = config.index_dir(&g.data_dir);
+    let index = SearchIndex::open(&dir)?;
+    let mut indexer = match Indexer::acquire(&index, config.index.writer_memory_mb) {
+        Ok(i) => i,
+        Err(hoclieu_index::Error::Locked(_)) => {
+            return Err(Error::Message(format!(
+                "the index at {} is in use by a running `hoclieu serve`; stop it first (or delete that directory and \
+                 restart the server: it rebuilds the index by itself)",
+                dir.display()
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let started = Instant::now();
+    let pb = bar(
+        0,
+        "{spinner} [{elapsed_precise}] [{bar:40}] {pos}/{len} materials ({per_sec})",
+    );
+    let total = indexer
+        .rebuild(&db, |done, total| {
+            pb.set_length(total);
+            pb.set_position(done);
+        })
+        .await?;
+    indexer.catch_up(&db).await?;
+    pb.finish_and_clear();
+    println!(
+        "Rebuilt the search index from {total} materials in {:.1} s: {} documents, {:.1} MiB on disk.",
+        started.elapsed().as_secs_f64(),
+        index.num_docs(),
+        index.size_on_disk() as f64 / 1048576.0
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn migrate(g: &Global, config: Config) -> Result<ExitCode> {
+    let url = crate::config::mask_url(&config.database_url(&g.data_dir));
+    let db = context::database(&config, &g.data_dir, Schema::AsIs).await?;
+    let pending = db.pending_migrations().await?;
+    db.migrate().await?;
+    if pending.is_empty() {
+        println!("The database {url} is up to date.");
+    } else {
+        println!(
+            "Applied {} migration(s) to {url}: {}",
+            pending.len(),
+            pending.join(", ")
+        );
+    }
+    db.close().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn check_config(g: &Global, config: Config) -> Result<ExitCode> {
+    let vocab = context::vocabularies(&config)?;
+    println!(
+        "# Effective configuration (secrets masked)\n{}",
+        config.to_masked_toml()
+    );
+    println!("# Resolved");
+    println!("# data directory: {}", g.data_dir.display());
+    println!(
+        "# database: {}",
+        crate::config::mask_url(&config.database_url(&g.data_dir))
+    );
+    println!("# objects: {}", config.objects_dir(&g.data_dir).display());
+    println!("# index: {}", config.index_dir(&g.data_dir).display());
+    println!(
+        "# vocabularies: {} subjects, {} series, {} resource types, {} licences, {} provinces",
+        vocab.subjects.terms().len(),
+        vocab.series.terms().len(),
+        vocab.resource_types.terms().len(),
+        vocab.licenses.terms().len(),
+        vocab.provinces.terms().len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn apikey_create(
+    g: &Global,
+    config: Config,
+    name: &str,
+    scopes: &[Scope],
+) -> Result<ExitCode> {
+    let name = hoclieu_domain::text::clean(name, false);
+    if name.is_empty() {
+        return Err(Error::Message("--name must not be empty".into()));
+    }
+    let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
+    let (key, token) = db.create_api_key(&name, scopes).await?;
+    let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+    eprintln!(
+        "Created API key {} ({:?}, scopes: {}). The token is shown only now:",
+        key.id,
+        key.name,
+        scopes.join(" ")
+    );
+    println!("{token}");
+    eprintln!("Send it as: Authorization: Bearer <token>");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn apikey_list(g: &Global, config: Config) -> Result<ExitCode> {
+    let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
+    println!(
+        "{:<36}  {:<11}  {:<19}  {:<19}  {:<8}  name",
+        "id", "prefix", "created", "last used", "state"
+    );
+    for k in db.list_api_keys().await? {
+        let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
+        let fmt = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map_or("-".to_owned(), |t| {
+                t.format("%Y-%m-%d %H:%M:%S").to_string()
+            })
+        };
+        println!(
+            "{:<36}  {:<11}  {:<19}  {:<19}  {:<8}  {} [{}]",
+            k.id,
+            k.prefix,
+            fmt(Some(k.created_at)),
+            fmt(k.last_used_at),
+            if k.revoked_at.is_some() {
+                "revoked"
+            } else {
+                "active"
+            },
+            k.name,
+            scopes.join(" ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn apikey_revoke(g: &Global, config: Config, id: uuid::Uuid) -> Result<ExitCode> {
+    let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
+    if db.revoke_api_key(id).await? {
+        println!("Revoked API key {id}.");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(Error::Message(format!("no active API key {id}")))
+    }
+}
+
+pub fn generate(count: u64, seed: u64, output: Option<&Path>) -> Result<ExitCode> {
+    let mut out: Box<dyn Write> = match output {
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let pb = if output.is_some() {
+        bar(count, "{spinner} [{bar:40}] {pos}/{len} records")
+    } else {
+        ProgressBar::hidden()
+    };
+    for (i, record) in hoclieu_generator::Generator::new(seed)
+        .take(count as usize)
+        .enumerate()
+    {
+        serde_json::to_writer(&mut out, &record).map_err(|e| Error::Message(e.to_string()))?;
+        out.write_all(b"\n")?;
+        if i % 1000 == 0 {
+            pb.set_position(i as u64);
+        }
+    }
+    out.flush()?;
+    pb.finish_and_clear();
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,220 @@
+//! Configuration: `config/default.toml` (embedded) < `--config FILE` < `HOCLIEU__SECTION__KEY`.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: Server,
+    pub database: Database,
+    pub storage: Storage,
+    pub index: Index,
+    pub downloads: Downloads,
+    pub vocabularies: Vocabularies,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub bind: String,
+    pub workers: usize,
+    pub max_upload_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    pub url: String,
+    pub migrate_on_start: bool,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub connect_timeout_secs: u64,
+    pub acquire_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Local,
+    Memory,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    pub backend: Backend,
+    pub local_root: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Index {
+    pub dir: String,
+    pub poll_interval_ms: u64,
+    pub writer_memory_mb: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Downloads {
+    pub flush_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vocabularies {
+    pub dir: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    pub level: String,
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file`, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, String> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(format!(
+                    "configuration file {} does not exist",
+                    path.display()
+                ));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("HOCLIEU__").split("__"));
+        let config: Config = figment.extract().map_err(|e| {
+            e.into_iter()
+                .map(|e| format!("configuration: {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "configuration: server.bind must be HOST:PORT with an IP address, got {:?}",
+                self.server.bind
+            ));
+        }
+        let url = &self.database.url;
+        if !(url.is_empty()
+            || url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(format!(
+                "configuration: database.url must be empty, sqlite://… or postgres://…, got {:?}",
+                mask_url(url)
+            ));
+        }
+        if self.database.max_connections == 0
+            || self.database.min_connections > self.database.max_connections
+        {
+            return Err(
+                "configuration: database.max_connections must be ≥ 1 and ≥ min_connections".into(),
+            );
+        }
+        if self.server.max_upload_bytes == 0 {
+            return Err("configuration: server.max_upload_bytes must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to SQLite in the data directory.
+    pub fn database_url(&self, data_dir: &Path) -> String {
+        if self.database.url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("hoclieu.db").display()
+            )
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    pub fn objects_dir(&self, data_dir: &Path) -> PathBuf {
+        or_default(&self.storage.local_root, data_dir, "objects")
+    }
+
+    pub fn index_dir(&self, data_dir: &Path) -> PathBuf {
+        or_default(&self.index.dir, data_dir, "index")
+    }
+
+    /// The configuration as TOML with secrets masked.
+    pub fn to_masked_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database.url = mask_url(&shown.database.url);
+        toml::to_string_pretty(&shown).expect("the configuration serialises")
+    }
+}
+
+fn or_default(value: &str, data_dir: &Path, name: &str) -> PathBuf {
+    if value.is_empty() {
+        data_dir.join(name)
+    } else {
+        PathBuf::from(value)
+    }
+}
+
+/// `scheme://user:****@host/db`: the password of a URL replaced.
+pub fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, None), |(a, p)| (a, Some(p)));
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+    let masked = if userinfo.contains(':') {
+        format!("{user}:****")
+    } else {
+        user.to_owned()
+    };
+    match path {
+        Some(p) => format!("{scheme}://{masked}@{host}/{p}"),
+        None => format!("{scheme}://{masked}@{host}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            mask_url("postgres://hoclieu:s3cr%40t@db:5432/hoclieu"),
+            "postgres://hoclieu:****@db:5432/hoclieu"
+        );
+        assert_eq!(
+            mask_url("postgres://hoclieu@db/hoclieu"),
+            "postgres://hoclieu@db/hoclieu"
+        );
+        assert_eq!(mask_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+
+    #[test]
+    fn defaults_load() {
+        let c: Config = Figment::from(Toml::string(DEFAULTS)).extract().unwrap();
+        c.check().unwrap();
+        assert_eq!(c.server.max_upload_bytes, 2 << 30);
+    }
+}

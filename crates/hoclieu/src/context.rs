@@ -1,0 +1,127 @@
+//! Building the service's parts from the configuration.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hoclieu_db::{Db, PoolConfig};
+use hoclieu_domain::Vocabularies;
+use hoclieu_storage::Storage;
+
+use crate::config::{Backend, Config};
+
+/// The binary's error type: any crate's error, or a message.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Db(#[from] hoclieu_db::Error),
+    #[error(transparent)]
+    Storage(#[from] hoclieu_storage::Error),
+    #[error(transparent)]
+    Index(#[from] hoclieu_index::Error),
+    #[error(transparent)]
+    Ingest(#[from] hoclieu_ingest::Error),
+    #[error(transparent)]
+    Domain(#[from] hoclieu_domain::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Message(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+/// What to do about the schema when connecting.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// Apply pending migrations.
+    Migrate,
+    /// Refuse a database whose schema is behind the code.
+    RequireCurrent,
+    /// Leave it as it is (for `hoclieu migrate`).
+    AsIs,
+}
+
+impl Schema {
+    pub fn on_start(config: &Config) -> Schema {
+        if config.database.migrate_on_start {
+            Schema::Migrate
+        } else {
+            Schema::RequireCurrent
+        }
+    }
+}
+
+/// Connects to the database (creating the data directory for embedded SQLite).
+pub async fn database(config: &Config, data_dir: &Path, schema: Schema) -> Result<Db> {
+    let url = config.database_url(data_dir);
+    if url.starts_with("sqlite:") && config.database.url.is_empty() {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            Error::Message(format!(
+                "cannot create the data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+    }
+    let d = &config.database;
+    let pool = PoolConfig {
+        max_connections: d.max_connections,
+        min_connections: d.min_connections,
+        connect_timeout: Duration::from_secs(d.connect_timeout_secs),
+        acquire_timeout: Duration::from_secs(d.acquire_timeout_secs),
+        idle_timeout: Duration::from_secs(d.idle_timeout_secs),
+    };
+    let db = Db::connect(&url, &pool).await.map_err(|e| {
+        Error::Message(format!(
+            "cannot open the database {}: {e}",
+            crate::config::mask_url(&url)
+        ))
+    })?;
+    match schema {
+        Schema::Migrate => db.migrate().await?,
+        Schema::RequireCurrent if !db.pending_migrations().await?.is_empty() => {
+            return Err(Error::Message(
+                "the database schema is not up to date: run `hoclieu migrate` first".into(),
+            ));
+        }
+        _ => {}
+    }
+    Ok(db)
+}
+
+pub fn storage(config: &Config, data_dir: &Path) -> Result<Storage> {
+    Ok(match config.storage.backend {
+        Backend::Local => Storage::local(&config.objects_dir(data_dir))?,
+        Backend::Memory => Storage::memory(),
+    })
+}
+
+pub fn vocabularies(config: &Config) -> Result<Arc<Vocabularies>> {
+    let dir = &config.vocabularies.dir;
+    if !dir.is_empty() && !Path::new(dir).is_dir() {
+        return Err(Error::Message(format!(
+            "vocabularies.dir {dir} is not a directory"
+        )));
+    }
+    let vocab = Vocabularies::load(|file| {
+        if dir.is_empty() {
+            None
+        } else {
+            std::fs::read_to_string(Path::new(dir).join(file)).ok()
+        }
+    })?;
+    Ok(Arc::new(vocab))
+}
