@@ -38,10 +38,8 @@ pub struct LineError {
 impl std::fmt::Display for LineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.field {
-            Some(field) if !self.message.starts_with(field.as_str()) => {
-                write!(f, "line {}: {field}: {}", self.line, self.message)
-            }
-            _ => write!(f, "line {}: {}", self.line, self.message),
+            Some(field) => write!(f, "line {}: {field}: {}", self.line, self.message),
+            None => write!(f, "line {}: {}", self.line, self.message),
         }
     }
 }
