@@ -38,10 +38,10 @@ pub fn clean(s: &str, keep_newlines: bool) -> String {
         } else if c.is_control() || is_bidi_control(c) {
             continue;
         } else {
-            if let Some(sep) = pending.take() {
-                if !out.is_empty() {
-                    out.push(sep);
-                }
+            if let Some(sep) = pending.take()
+                && !out.is_empty()
+            {
+                out.push(sep);
             }
             out.push(c);
         }

@@ -48,13 +48,13 @@ impl Vocabulary {
             if term.code.trim().is_empty() || term.label.trim().is_empty() {
                 return Err(err(format!("term #{} has an empty code or label", i + 1)));
             }
-            if let Some([a, b]) = term.grades {
-                if a < 1 || b > 12 || a > b {
-                    return Err(err(format!(
-                        "term {:?}: grades must be within 1..=12",
-                        term.code
-                    )));
-                }
+            if let Some([a, b]) = term.grades
+                && (a < 1 || b > 12 || a > b)
+            {
+                return Err(err(format!(
+                    "term {:?}: grades must be within 1..=12",
+                    term.code
+                )));
             }
             for name in std::iter::once(&term.code)
                 .chain([&term.label])
@@ -67,13 +67,13 @@ impl Vocabulary {
                         term.code
                     )));
                 }
-                if let Some(&other) = by_key.get(&key) {
-                    if other != i {
-                        return Err(err(format!(
-                            "{name:?} of term {:?} also names term {:?}",
-                            term.code, terms[other].code
-                        )));
-                    }
+                if let Some(&other) = by_key.get(&key)
+                    && other != i
+                {
+                    return Err(err(format!(
+                        "{name:?} of term {:?} also names term {:?}",
+                        term.code, terms[other].code
+                    )));
                 }
                 by_key.insert(key, i);
             }

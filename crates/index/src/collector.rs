@@ -236,18 +236,17 @@ impl SegmentCollector for SegmentSearch {
         }
         // A document counts toward a facet when it passes every filter except that facet's own.
         for i in 0..3 {
-            if failures == 0 || failed[i] {
-                if let Some(o) = ords[i] {
-                    self.dims[i].counts[o as usize] += 1;
-                }
+            if (failures == 0 || failed[i])
+                && let Some(o) = ords[i]
+            {
+                self.dims[i].counts[o as usize] += 1;
             }
         }
-        if failures == 0 || failed[3] {
-            if let Some(g) = grade {
-                if let Some(c) = self.grade_counts.get_mut(g as usize) {
-                    *c += 1;
-                }
-            }
+        if (failures == 0 || failed[3])
+            && let Some(g) = grade
+            && let Some(c) = self.grade_counts.get_mut(g as usize)
+        {
+            *c += 1;
         }
         if failures > 0 {
             return;
@@ -263,11 +262,11 @@ impl SegmentCollector for SegmentSearch {
         };
         if self.top.len() < self.keep {
             self.top.push(std::cmp::Reverse(candidate));
-        } else if let Some(worst) = self.top.peek() {
-            if candidate > worst.0 {
-                self.top.pop();
-                self.top.push(std::cmp::Reverse(candidate));
-            }
+        } else if let Some(worst) = self.top.peek()
+            && candidate > worst.0
+        {
+            self.top.pop();
+            self.top.push(std::cmp::Reverse(candidate));
         }
     }
 

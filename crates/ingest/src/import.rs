@@ -139,7 +139,7 @@ impl Ingest {
             }
             state.lines = report.lines;
             state.failed = report.errors.len() as u64;
-            if line_no % 256 == 0 {
+            if line_no.is_multiple_of(256) {
                 progress(&state);
             }
         }

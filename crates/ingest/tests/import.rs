@@ -25,16 +25,14 @@ async fn good_lines_import_bad_lines_are_reported_and_reimport_is_idempotent() {
     std::fs::create_dir_all(src.join("files")).unwrap();
     std::fs::write(src.join("files/bai1.pdf"), b"%PDF-1.4 bai 1").unwrap();
     std::fs::write(src.join("files/copy.pdf"), b"%PDF-1.4 bai 1").unwrap();
-    let mut lines = vec![
-        "\u{feff}{\"id\":\"m1\",\"title\":\"Bài 1. Mệnh đề\",\"subject\":\"Toán\",\"grade\":10,\"resource_type\":\"slide\",\"files\":[{\"path\":\"files/bai1.pdf\",\"name\":\"Bài 1 (trình chiếu).pdf\"}]}".to_owned(),
+    let mut lines = ["\u{feff}{\"id\":\"m1\",\"title\":\"Bài 1. Mệnh đề\",\"subject\":\"Toán\",\"grade\":10,\"resource_type\":\"slide\",\"files\":[{\"path\":\"files/bai1.pdf\",\"name\":\"Bài 1 (trình chiếu).pdf\"}]}".to_owned(),
         String::new(),
         r#"{"id":"m2","title":"Bài 2","subject":"thiên văn","resource_type":"video","url":"https://a.vn"}"#.to_owned(),
         r#"{"id":"m3","title":"Bài 3","subject":"toan","resource_type":"video","files":[{"path":"files/missing.pdf"}]}"#.to_owned(),
         r#"{"id":"m4","titel":"Bài 4"}"#.to_owned(),
         "{not json".to_owned(),
         r#"{"id":"m5","title":"Bài 5","subject":"toan","resource_type":"bai-tap","files":[{"path":"files/copy.pdf"}]}"#.to_owned(),
-        r#"{"id":"m6","title":"Bài 6","subject":"toan","resource_type":"video","url":"https://example.edu.vn/v"}"#.to_owned(),
-    ];
+        r#"{"id":"m6","title":"Bài 6","subject":"toan","resource_type":"video","url":"https://example.edu.vn/v"}"#.to_owned()];
     let text = lines.join("\n");
     let mut bytes = text.into_bytes();
     bytes.extend_from_slice(b"\n\xff\xfe\n");

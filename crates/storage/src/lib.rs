@@ -151,15 +151,15 @@ impl Storage {
     /// Reads an object, or the byte range `range` of it (end exclusive, clamped to the size).
     pub async fn read(&self, key: &str, range: Option<Range<u64>>) -> Result<ObjectRead> {
         let path = Path::from(key);
-        if let Some(r) = &range {
-            if r.start >= r.end {
-                let size = self.size(key).await?;
-                return Err(Error::InvalidRange {
-                    start: r.start,
-                    end: r.end,
-                    size,
-                });
-            }
+        if let Some(r) = &range
+            && r.start >= r.end
+        {
+            let size = self.size(key).await?;
+            return Err(Error::InvalidRange {
+                start: r.start,
+                end: r.end,
+                size,
+            });
         }
         let options = GetOptions {
             range: range.clone().map(GetRange::Bounded),
@@ -325,10 +325,10 @@ impl ObjectWriter {
 
     /// Discards everything written.
     pub async fn abort(self) {
-        if let WriterState::Multipart(multipart) = self.state {
-            if let Err(e) = multipart.abort().await {
-                tracing::warn!(key = %self.key, error = %e, "could not abort a multipart upload");
-            }
+        if let WriterState::Multipart(multipart) = self.state
+            && let Err(e) = multipart.abort().await
+        {
+            tracing::warn!(key = %self.key, error = %e, "could not abort a multipart upload");
         }
     }
 }

@@ -210,7 +210,7 @@ impl Server {
 pub fn json_of(mut r: Response) -> (u16, serde_json::Value) {
     let status = r.status().as_u16();
     let text = r.body_mut().read_to_string().unwrap();
-    let value = serde_json::from_str(&text).unwrap_or_else(|_| serde_json::Value::String(text));
+    let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
     (status, value)
 }
 
