@@ -2,6 +2,7 @@
 //!
 //! - [`routes`]: every route, registered in one function.
 //! - [`handlers`]: thin handlers (extract, call one function, map the result).
+//! - [`pages`]: minimal Vietnamese web pages (search and material).
 //! - [`error`]: the single mapping from every crate's errors to HTTP status and JSON `code`.
 //!
 //! **Architecture invariant:** request bodies are never decompressed (a compressed upload is
@@ -12,6 +13,7 @@ mod counter;
 mod download;
 pub mod error;
 mod handlers;
+mod pages;
 mod params;
 mod routes;
 mod upload;

@@ -2,10 +2,12 @@
 
 use actix_web::web;
 
-use crate::handlers;
+use crate::{handlers, pages};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(handlers::healthz))
+    cfg.route("/", web::get().to(pages::search))
+        .route("/tai-lieu/{id}", web::get().to(pages::material))
+        .route("/healthz", web::get().to(handlers::healthz))
         .route("/readyz", web::get().to(handlers::readyz))
         .service(
             web::scope("/api/v1")

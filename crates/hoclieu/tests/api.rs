@@ -501,3 +501,53 @@ fn health_and_readiness() {
     assert_eq!(b["database"], "ok");
     assert_eq!(b["index"]["lag"], 0);
 }
+
+#[test]
+fn vietnamese_pages_search_and_link_to_downloads() {
+    let data = Data::new();
+    let server = data.serve(&[
+        "--demo",
+        repo()
+            .join("fixtures/demo/materials.jsonl")
+            .to_str()
+            .unwrap(),
+    ]);
+    let html = eventually(|| {
+        let mut r = server.get("/?q=duong+tron");
+        let html = r.body_mut().read_to_string().unwrap();
+        html.contains("<mark>").then_some(html)
+    });
+    assert!(html.contains("lang=\"vi\""));
+    assert!(html.contains("Tìm học liệu"));
+    assert!(
+        html.contains("<mark>Đường</mark> <mark>tròn</mark>"),
+        "{html}"
+    );
+    let link = html
+        .split("href=\"/tai-lieu/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let mut r = server.get(&format!("/tai-lieu/{link}"));
+    assert_eq!(r.status(), 200);
+    let page = r.body_mut().read_to_string().unwrap();
+    let download = page
+        .split("href=\"/api/v1/materials/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(
+        server
+            .get(&format!("/api/v1/materials/{download}"))
+            .status(),
+        200
+    );
+    // Escaping: a query with markup comes back inert.
+    let mut r = server.get("/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E");
+    let html = r.body_mut().read_to_string().unwrap();
+    assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"));
+}
