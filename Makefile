@@ -5,7 +5,7 @@ DATA ?= data
 BIND ?= 127.0.0.1:8080
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help run build test lint fmt clippy clean
+.PHONY: help run build test eval lint fmt clippy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -23,6 +23,9 @@ ifeq ($(NEXTEST),yes)
 else
 	$(CARGO) test --workspace --locked --no-fail-fast
 endif
+
+eval: ## search quality: nDCG@10, Success@10, Recall@10 per query variant beside a naive baseline
+	$(CARGO) run --release --locked -p hoclieu-eval -- --check
 
 lint: ## formatting and clippy, warnings as errors
 	$(CARGO) fmt --all -- --check

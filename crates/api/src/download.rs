@@ -62,11 +62,7 @@ pub fn parse_range(header: Option<&str>, size: u64) -> RangeRequest {
 
 /// Whether an `If-None-Match` header matches `etag` (weak comparison).
 pub fn none_match(header: Option<&str>, etag: &str) -> bool {
-    header.is_some_and(|h| {
-        h.split(',')
-            .map(str::trim)
-            .any(|t| t == "*" || t.trim_start_matches("W/") == etag)
-    })
+    header.is_some_and(|h| h.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag))
 }
 
 /// Characters left as they are in an RFC 5987 `value-chars` (attr-char).
@@ -97,52 +93,25 @@ pub fn content_disposition(name: &str) -> String {
                 'Đ' => 'D',
                 c => c.nfd().next().unwrap_or(c),
             };
-            if base.is_ascii_graphic() && base != '"' && base != '\\' || base == ' ' {
-                base
-            } else {
-                '_'
-            }
+            if base.is_ascii_graphic() && base != '"' && base != '\\' || base == ' ' { base } else { '_' }
         })
         .collect();
-    format!(
-        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
-        utf8_percent_encode(&name, ATTR_CHAR)
-    )
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", utf8_percent_encode(&name, ATTR_CHAR))
 }
 
 /// The response to a download request: the file, a range of it, 304 or 416.
-pub async fn respond(
-    req: &HttpRequest,
-    app: &App,
-    material: Uuid,
-    file_id: Uuid,
-) -> Result<HttpResponse, ApiError> {
-    let file = app
-        .db
-        .file(material, file_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("file"))?;
+pub async fn respond(req: &HttpRequest, app: &App, material: Uuid, file_id: Uuid) -> Result<HttpResponse, ApiError> {
+    let file = app.db.file(material, file_id).await?.ok_or_else(|| ApiError::not_found("file"))?;
     let etag = format!("\"{}\"", file.sha256);
     let headers = req.headers();
-    let header_str = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &header::HeaderValue| v.to_str().ok())
-    };
+    let header_str = |name| headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
     let cache = (header::CACHE_CONTROL, "public, max-age=86400");
     if none_match(header_str(header::IF_NONE_MATCH), &etag) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag))
-            .insert_header(cache)
-            .finish());
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).insert_header(cache).finish());
     }
     // A range applies only to the representation the client already has part of.
     let if_range_ok = header_str(header::IF_RANGE).is_none_or(|v| v.trim() == etag);
-    let range = if if_range_ok {
-        parse_range(header_str(header::RANGE), file.size)
-    } else {
-        RangeRequest::Full
-    };
+    let range = if if_range_ok { parse_range(header_str(header::RANGE), file.size) } else { RangeRequest::Full };
     let (status, range) = match range {
         RangeRequest::Full => (StatusCode::OK, None),
         RangeRequest::Partial(r) => (StatusCode::PARTIAL_CONTENT, Some(r)),
@@ -153,13 +122,8 @@ pub async fn respond(
                 .json(json!({"error": {"code": "range_not_satisfiable", "message": format!("the file has {} bytes", file.size)}})));
         }
     };
-    let counts =
-        range.as_ref().is_none_or(|r| r.start == 0) && req.method() == actix_web::http::Method::GET;
-    let body = if file.size == 0 {
-        None
-    } else {
-        Some(app.storage.read(&file.object_key, range.clone()).await?)
-    };
+    let counts = range.as_ref().is_none_or(|r| r.start == 0) && req.method() == actix_web::http::Method::GET;
+    let body = if file.size == 0 { None } else { Some(app.storage.read(&file.object_key, range.clone()).await?) };
     if counts {
         app.downloads.add(material);
     }
@@ -176,15 +140,10 @@ pub async fn respond(
         return Ok(response.finish());
     };
     if let Some(r) = &range {
-        response.insert_header((
-            header::CONTENT_RANGE,
-            format!("bytes {}-{}/{}", r.start, r.end - 1, read.size),
-        ));
+        response.insert_header((header::CONTENT_RANGE, format!("bytes {}-{}/{}", r.start, r.end - 1, read.size)));
     }
     let len = read.range.end - read.range.start;
-    let stream = read
-        .body
-        .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()));
+    let stream = read.body.map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()));
     Ok(response.body(SizedStream::new(len, stream)))
 }
 

@@ -17,12 +17,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            field: None,
-        }
+        ApiError { status, code, message: message.into(), field: None }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -31,11 +26,7 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -44,11 +35,7 @@ impl ApiError {
 
     fn internal(e: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %e, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "an internal error occurred; it has been logged",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it has been logged")
     }
 
     fn unavailable(e: &dyn std::fmt::Display) -> Self {
@@ -88,43 +75,26 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         if self.status == StatusCode::UNAUTHORIZED {
-            response.insert_header((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"hoclieu\""),
-            ));
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"hoclieu\"")));
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
         }
-        response.json(Body {
-            error: Inner {
-                code: self.code,
-                message: &self.message,
-                field: self.field.as_deref(),
-            },
-        })
+        response.json(Body { error: Inner { code: self.code, message: &self.message, field: self.field.as_deref() } })
     }
 }
 
 impl From<hoclieu_domain::Error> for ApiError {
     fn from(e: hoclieu_domain::Error) -> Self {
         match e {
-            hoclieu_domain::Error::Invalid {
-                field,
-                code,
-                message,
-            } => {
+            hoclieu_domain::Error::Invalid { field, code, message } => {
                 let status = if code == hoclieu_domain::error::codes::INVALID_JSON {
                     StatusCode::BAD_REQUEST
                 } else {
                     StatusCode::UNPROCESSABLE_ENTITY
                 };
                 let api = ApiError::new(status, code, message);
-                if field.is_empty() {
-                    api
-                } else {
-                    api.with_field(field)
-                }
+                if field.is_empty() { api } else { api.with_field(field) }
             }
             other => ApiError::internal(&other),
         }
@@ -136,9 +106,7 @@ impl From<hoclieu_db::Error> for ApiError {
         use hoclieu_db::Error as E;
         match e {
             E::NotFound(what) => ApiError::not_found(&what),
-            E::Conflict(message) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", message).with_field("id")
-            }
+            E::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message).with_field("id"),
             E::Unavailable(_) => ApiError::unavailable(&e),
             E::Database(_) | E::Corrupt(_) => ApiError::internal(&e),
         }
@@ -149,14 +117,10 @@ impl From<hoclieu_storage::Error> for ApiError {
     fn from(e: hoclieu_storage::Error) -> Self {
         use hoclieu_storage::Error as E;
         match e {
-            E::NotFound(_) => ApiError::internal(&format!(
-                "a stored file is missing from object storage: {e}"
-            )),
-            E::InvalidRange { .. } => ApiError::new(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "range_not_satisfiable",
-                e.to_string(),
-            ),
+            E::NotFound(_) => ApiError::internal(&format!("a stored file is missing from object storage: {e}")),
+            E::InvalidRange { .. } => {
+                ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", e.to_string())
+            }
             E::Backend(_) | E::Io(_) => ApiError::unavailable(&e),
         }
     }
@@ -166,9 +130,7 @@ impl From<hoclieu_index::Error> for ApiError {
     fn from(e: hoclieu_index::Error) -> Self {
         use hoclieu_index::Error as E;
         match e {
-            E::TooDeep(_) => {
-                ApiError::bad_request("invalid_value", e.to_string()).with_field("page")
-            }
+            E::TooDeep(_) => ApiError::bad_request("invalid_value", e.to_string()).with_field("page"),
             E::Db(db) => db.into(),
             other => ApiError::internal(&other),
         }
@@ -180,17 +142,11 @@ impl From<hoclieu_ingest::Error> for ApiError {
         use hoclieu_ingest::Error as E;
         match e {
             E::Invalid(d) => d.into(),
-            E::TooLarge { .. } => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                e.to_string(),
-            ),
-            E::ForbiddenType { .. } => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                e.to_string(),
-            )
-            .with_field("file"),
+            E::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", e.to_string()),
+            E::ForbiddenType { .. } => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", e.to_string())
+                    .with_field("file")
+            }
             E::Interrupted(_) => ApiError::bad_request("upload_interrupted", e.to_string()),
             E::Storage(s) => s.into(),
             E::Db(d) => d.into(),
@@ -201,9 +157,6 @@ impl From<hoclieu_ingest::Error> for ApiError {
 
 impl From<actix_multipart::MultipartError> for ApiError {
     fn from(e: actix_multipart::MultipartError) -> Self {
-        ApiError::bad_request(
-            "invalid_multipart",
-            format!("the request is not valid multipart/form-data: {e}"),
-        )
+        ApiError::bad_request("invalid_multipart", format!("the request is not valid multipart/form-data: {e}"))
     }
 }

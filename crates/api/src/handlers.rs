@@ -9,7 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::params::SearchParams;
+use crate::params::{SearchParams, SuggestParams};
 use crate::views::{MaterialView, SearchView};
 use crate::{App, auth, download, upload};
 
@@ -38,11 +38,7 @@ pub async fn readyz(app: Data) -> HttpResponse {
             "lag": db_seq.zip(index_seq).map(|(d, i)| (d - i).max(0)),
         },
     });
-    let status = if db.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if db.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     HttpResponse::build(status).json(body)
 }
 
@@ -51,66 +47,50 @@ pub async fn vocabularies(app: Data) -> HttpResponse {
     let grades: Vec<_> = (1u8..=12)
         .map(|g| json!({"code": g, "label": hoclieu_domain::Vocabularies::grade_label(g), "level": v.level_of_grade(g).map(|t| &t.code)}))
         .collect();
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .json(json!({
-            "subject": v.subjects.terms(),
-            "grade": grades,
-            "level": v.levels.terms(),
-            "series": v.series.terms(),
-            "resource_type": v.resource_types.terms(),
-            "license": v.licenses.terms(),
-            "province": v.provinces.terms(),
-        }))
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(json!({
+        "subject": v.subjects.terms(),
+        "grade": grades,
+        "level": v.levels.terms(),
+        "series": v.series.terms(),
+        "resource_type": v.resource_types.terms(),
+        "license": v.licenses.terms(),
+        "province": v.provinces.terms(),
+    }))
 }
 
 pub async fn search(req: HttpRequest, app: Data) -> Result<HttpResponse, ApiError> {
     let params = SearchParams::parse(req.query_string(), &app.vocab)?;
     let response = app.index.search(&params.request)?;
-    Ok(HttpResponse::Ok().json(SearchView::new(
-        response,
-        params.page,
-        params.per_page,
-        &app.vocab,
-    )))
+    if app.settings.query_log && !params.request.text.is_empty() && params.page == 1 {
+        app.search_log.record(params.log_entry(response.total, response.corrected_query.clone()));
+    }
+    Ok(HttpResponse::Ok().json(SearchView::new(response, params.page, params.per_page, &app.vocab)))
+}
+
+pub async fn suggest(req: HttpRequest, app: Data) -> Result<HttpResponse, ApiError> {
+    let params = SuggestParams::parse(req.query_string())?;
+    let suggestions = app.index.suggest(&params.q, params.limit)?;
+    Ok(HttpResponse::Ok().json(json!({"q": params.q, "suggestions": suggestions})))
 }
 
 pub async fn get_material(path: web::Path<String>, app: Data) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path, "material")?;
-    let material = app
-        .db
-        .material(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("material"))?;
+    let material = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
     Ok(HttpResponse::Ok().json(MaterialView::new(material, &app.vocab)))
 }
 
-pub async fn get_material_by_external_id(
-    path: web::Path<String>,
-    app: Data,
-) -> Result<HttpResponse, ApiError> {
-    let material = app
-        .db
-        .material_by_external_id(&path)
-        .await?
-        .ok_or_else(|| ApiError::not_found("material"))?;
+pub async fn get_material_by_external_id(path: web::Path<String>, app: Data) -> Result<HttpResponse, ApiError> {
+    let material = app.db.material_by_external_id(&path).await?.ok_or_else(|| ApiError::not_found("material"))?;
     Ok(HttpResponse::Ok().json(MaterialView::new(material, &app.vocab)))
 }
 
-pub async fn create_material(
-    req: HttpRequest,
-    body: Multipart,
-    app: Data,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create_material(req: HttpRequest, body: Multipart, app: Data) -> Result<HttpResponse, ApiError> {
     auth::require(&req, &app, Scope::Write).await?;
     let (record, files) = upload::read(&req, body, &app).await?;
     let material = app.ingest.create(&record, files).await?;
     app.index_wake.notify_one();
     Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!("/api/v1/materials/{}", material.id),
-        ))
+        .insert_header((header::LOCATION, format!("/api/v1/materials/{}", material.id)))
         .json(MaterialView::new(material, &app.vocab)))
 }
 

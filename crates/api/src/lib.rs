@@ -9,7 +9,7 @@
 //! refused with 415), so size limits apply to the bytes actually received.
 
 mod auth;
-mod counter;
+mod batch;
 mod download;
 pub mod error;
 mod handlers;
@@ -34,7 +34,7 @@ use hoclieu_ingest::Ingest;
 use hoclieu_storage::Storage;
 use tokio::sync::Notify;
 
-pub use counter::DownloadCounter;
+pub use batch::{DownloadCounter, SearchLog};
 pub use error::ApiError;
 
 /// Settings of the HTTP layer.
@@ -44,6 +44,8 @@ pub struct Settings {
     pub max_upload_bytes: u64,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
+    /// Whether searches are logged (query, filters, result count; nothing personal).
+    pub query_log: bool,
 }
 
 /// Everything a handler may use.
@@ -56,6 +58,7 @@ pub struct App {
     /// Woken after a local write so the index follows at once.
     pub index_wake: Arc<Notify>,
     pub downloads: Arc<DownloadCounter>,
+    pub search_log: Arc<SearchLog>,
     pub settings: Settings,
 }
 

@@ -35,17 +35,8 @@ mark{{background:#ffe58a}} .muted{{color:#555;font-size:.9rem}}
 fn select(name: &str, label: &str, options: &[(String, String)], selected: &[String]) -> String {
     let mut s = format!(r#"<label>{label} <select name="{name}"><option value="">Tất cả</option>"#);
     for (value, text) in options {
-        let sel = if selected.contains(value) {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(
-            s,
-            r#"<option value="{}"{sel}>{}</option>"#,
-            esc(value),
-            esc(text)
-        );
+        let sel = if selected.contains(value) { " selected" } else { "" };
+        let _ = write!(s, r#"<option value="{}"{sel}>{}</option>"#, esc(value), esc(text));
     }
     s.push_str("</select></label>");
     s
@@ -54,10 +45,7 @@ fn select(name: &str, label: &str, options: &[(String, String)], selected: &[Str
 fn results(r: &SearchResponse, v: &Vocabularies) -> String {
     let mut s = format!("<p class=\"muted\">{} học liệu</p>", r.total);
     for h in &r.hits {
-        let grade = h
-            .grade
-            .map(|g| format!("<span class=\"badge\">Lớp {g}</span>"))
-            .unwrap_or_default();
+        let grade = h.grade.map(|g| format!("<span class=\"badge\">Lớp {g}</span>")).unwrap_or_default();
         let series = h
             .series
             .as_deref()
@@ -82,14 +70,9 @@ pub async fn search(req: HttpRequest, app: web::Data<App>) -> Result<HttpRespons
     let response = app.index.search(&params.request)?;
     let v = &app.vocab;
     let opts = |voc: &hoclieu_domain::Vocabulary| -> Vec<(String, String)> {
-        voc.terms()
-            .iter()
-            .map(|t| (t.code.clone(), t.label.clone()))
-            .collect()
+        voc.terms().iter().map(|t| (t.code.clone(), t.label.clone())).collect()
     };
-    let grades: Vec<(String, String)> = (1..=12)
-        .map(|g| (g.to_string(), format!("Lớp {g}")))
-        .collect();
+    let grades: Vec<(String, String)> = (1..=12).map(|g| (g.to_string(), format!("Lớp {g}"))).collect();
     let f = &params.request.filters;
     let chosen_grades: Vec<String> = f.grades.iter().map(u8::to_string).collect();
     let mut body = format!(
@@ -98,44 +81,26 @@ pub async fn search(req: HttpRequest, app: web::Data<App>) -> Result<HttpRespons
         esc(&params.request.text),
         select("subject", "Môn", &opts(&v.subjects), &f.subjects),
         select("grade", "Lớp", &grades, &chosen_grades),
-        select(
-            "resource_type",
-            "Loại",
-            &opts(&v.resource_types),
-            &f.resource_types
-        ),
+        select("resource_type", "Loại", &opts(&v.resource_types), &f.resource_types),
     );
     body.push_str(&results(&response, v));
-    let pages = response
-        .total
-        .div_ceil(params.per_page as u64)
-        .min((hoclieu_index::MAX_DEPTH / params.per_page) as u64);
+    let pages =
+        response.total.div_ceil(params.per_page as u64).min((hoclieu_index::MAX_DEPTH / params.per_page) as u64);
     if pages > 1 {
         let base: String = form_urlencoded::parse(req.query_string().as_bytes())
             .filter(|(k, _)| k != "page")
-            .fold(
-                form_urlencoded::Serializer::new(String::new()),
-                |mut s, (k, v)| {
-                    s.append_pair(&k, &v);
-                    s
-                },
-            )
+            .fold(form_urlencoded::Serializer::new(String::new()), |mut s, (k, v)| {
+                s.append_pair(&k, &v);
+                s
+            })
             .finish();
         body.push_str("<nav aria-label=\"Trang\">");
         if params.page > 1 {
-            let _ = write!(
-                body,
-                r#"<a href="/?{base}&page={}">← Trang trước</a> "#,
-                params.page - 1
-            );
+            let _ = write!(body, r#"<a href="/?{base}&page={}">← Trang trước</a> "#, params.page - 1);
         }
         let _ = write!(body, "Trang {} / {pages} ", params.page);
         if (params.page as u64) < pages {
-            let _ = write!(
-                body,
-                r#"<a href="/?{base}&page={}">Trang sau →</a>"#,
-                params.page + 1
-            );
+            let _ = write!(body, r#"<a href="/?{base}&page={}">Trang sau →</a>"#, params.page + 1);
         }
         body.push_str("</nav>");
     }
@@ -151,16 +116,9 @@ fn size(bytes: u64) -> String {
 }
 
 /// `GET /tai-lieu/{id}`: a material with its download links.
-pub async fn material(
-    path: web::Path<String>,
-    app: web::Data<App>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn material(path: web::Path<String>, app: web::Data<App>) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&path).map_err(|_| ApiError::not_found("material"))?;
-    let m = app
-        .db
-        .material(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("material"))?;
+    let m = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
     let v = &app.vocab;
     let meta = &m.meta;
     let mut body = format!(
@@ -172,22 +130,10 @@ pub async fn material(
         let _ = write!(body, "<span class=\"badge\">Lớp {g}</span>");
     }
     if let Some(s) = &meta.series {
-        let _ = write!(
-            body,
-            "<span class=\"badge\">{}</span>",
-            esc(v.series.label(s))
-        );
+        let _ = write!(body, "<span class=\"badge\">{}</span>", esc(v.series.label(s)));
     }
-    let _ = write!(
-        body,
-        "<span class=\"badge\">{}</span></div>",
-        esc(v.resource_types.label(&meta.resource_type))
-    );
-    for (label, value) in [
-        ("Chương", &meta.chapter),
-        ("Bài", &meta.lesson),
-        ("Đơn vị", &meta.organization),
-    ] {
+    let _ = write!(body, "<span class=\"badge\">{}</span></div>", esc(v.resource_types.label(&meta.resource_type)));
+    for (label, value) in [("Chương", &meta.chapter), ("Bài", &meta.lesson), ("Đơn vị", &meta.organization)] {
         if let Some(x) = value {
             let _ = write!(body, "<p><strong>{label}:</strong> {}</p>", esc(x));
         }
@@ -209,11 +155,7 @@ pub async fn material(
         body.push_str("</ul>");
     }
     if let Some(u) = &meta.url {
-        let _ = write!(
-            body,
-            r#"<p><a href="{}" rel="noopener">Mở liên kết</a></p>"#,
-            esc(u)
-        );
+        let _ = write!(body, r#"<p><a href="{}" rel="noopener">Mở liên kết</a></p>"#, esc(u));
     }
     let _ = write!(
         body,

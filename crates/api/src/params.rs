@@ -28,21 +28,13 @@ fn number(field: &str, value: &str, min: usize, max: usize) -> Result<usize, Api
         .parse::<usize>()
         .ok()
         .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| {
-            invalid(
-                field,
-                format!("{field} must be a number from {min} to {max}, got {value:?}"),
-            )
-        })
+        .ok_or_else(|| invalid(field, format!("{field} must be a number from {min} to {max}, got {value:?}")))
 }
 
 fn code(vocab: &hoclieu_domain::Vocabulary, field: &str, value: &str) -> Result<String, ApiError> {
     vocab.resolve(value).map(|t| t.code.clone()).ok_or_else(|| {
-        ApiError::bad_request(
-            "unknown_value",
-            format!("unknown {field} {value:?}; see /api/v1/vocabularies"),
-        )
-        .with_field(field)
+        ApiError::bad_request("unknown_value", format!("unknown {field} {value:?}; see /api/v1/vocabularies"))
+            .with_field(field)
     })
 }
 
@@ -60,27 +52,20 @@ impl SearchParams {
             match &*key {
                 "q" => {
                     if value.chars().count() > MAX_QUERY_CHARS {
-                        return Err(invalid(
-                            "q",
-                            format!("the query is longer than {MAX_QUERY_CHARS} characters"),
-                        ));
+                        return Err(invalid("q", format!("the query is longer than {MAX_QUERY_CHARS} characters")));
                     }
                     text = value.to_owned();
                 }
                 "subject" => filters.subjects.push(code(&v.subjects, "subject", value)?),
                 "series" => filters.series.push(code(&v.series, "series", value)?),
-                "resource_type" => {
-                    filters
-                        .resource_types
-                        .push(code(&v.resource_types, "resource_type", value)?)
-                }
-                "grade" => filters.grades.push(v.resolve_grade(value).ok_or_else(|| {
-                    invalid("grade", format!("grade must be 1–12, got {value:?}"))
-                })?),
+                "resource_type" => filters.resource_types.push(code(&v.resource_types, "resource_type", value)?),
+                "grade" => filters.grades.push(
+                    v.resolve_grade(value)
+                        .ok_or_else(|| invalid("grade", format!("grade must be 1–12, got {value:?}")))?,
+                ),
                 "level" => {
                     let level = v.levels.resolve(value).ok_or_else(|| {
-                        ApiError::bad_request("unknown_value", format!("unknown level {value:?}"))
-                            .with_field("level")
+                        ApiError::bad_request("unknown_value", format!("unknown level {value:?}")).with_field("level")
                     })?;
                     let [a, b] = level.grades.unwrap_or([1, 12]);
                     levels.extend(a..=b);
@@ -93,9 +78,7 @@ impl SearchParams {
                         other => {
                             return Err(invalid(
                                 "sort",
-                                format!(
-                                    "sort must be relevance, newest or downloads, got {other:?}"
-                                ),
+                                format!("sort must be relevance, newest or downloads, got {other:?}"),
                             ));
                         }
                     }
@@ -110,27 +93,55 @@ impl SearchParams {
             filters.grades = if filters.grades.is_empty() {
                 levels
             } else {
-                let both: Vec<u8> = filters
-                    .grades
-                    .iter()
-                    .copied()
-                    .filter(|g| levels.contains(g))
-                    .collect();
+                let both: Vec<u8> = filters.grades.iter().copied().filter(|g| levels.contains(g)).collect();
                 if both.is_empty() { vec![0] } else { both }
             };
         }
         let offset = (page - 1).saturating_mul(per_page);
-        Ok(SearchParams {
-            request: SearchRequest {
-                text,
-                filters,
-                sort,
-                offset,
-                limit: per_page,
-            },
-            page,
-            per_page,
-        })
+        Ok(SearchParams { request: SearchRequest { text, filters, sort, offset, limit: per_page }, page, per_page })
+    }
+}
+
+impl SearchParams {
+    /// What the search log keeps of this search: the query, the filters and the outcome.
+    pub fn log_entry(&self, results: u64, corrected: Option<String>) -> hoclieu_db::SearchLogEntry {
+        let f = &self.request.filters;
+        let mut filters: Vec<String> = Vec::new();
+        filters.extend(f.subjects.iter().map(|s| format!("subject={s}")));
+        filters.extend(f.grades.iter().map(|g| format!("grade={g}")));
+        filters.extend(f.series.iter().map(|s| format!("series={s}")));
+        filters.extend(f.resource_types.iter().map(|t| format!("resource_type={t}")));
+        hoclieu_db::SearchLogEntry {
+            at: chrono::Utc::now(),
+            query: hoclieu_domain::text::clean(&self.request.text, false).chars().take(200).collect(),
+            filters: filters.join(" "),
+            results,
+            corrected,
+        }
+    }
+}
+
+/// Parameters of the autocomplete endpoint: `q` and `limit` (1–10, default 10).
+pub struct SuggestParams {
+    pub q: String,
+    pub limit: usize,
+}
+
+impl SuggestParams {
+    pub fn parse(query_string: &str) -> Result<SuggestParams, ApiError> {
+        let mut params = SuggestParams { q: String::new(), limit: hoclieu_index::MAX_SUGGESTIONS };
+        for (key, value) in form_urlencoded::parse(query_string.as_bytes()) {
+            match &*key {
+                "q" if value.chars().count() > 100 => {
+                    return Err(invalid("q", "the text to complete is longer than 100 characters".into()));
+                }
+                // Trailing spaces matter: after a space the last word is complete.
+                "q" => params.q = value.trim_start().to_owned(),
+                "limit" => params.limit = number("limit", &value, 1, hoclieu_index::MAX_SUGGESTIONS)?,
+                _ => {}
+            }
+        }
+        Ok(params)
     }
 }
 
@@ -152,30 +163,9 @@ mod tests {
     #[test]
     fn levels_expand_to_grades_and_intersect() {
         let v = Vocabularies::embedded();
-        assert_eq!(
-            SearchParams::parse("level=thpt", &v)
-                .unwrap()
-                .request
-                .filters
-                .grades,
-            [10, 11, 12]
-        );
-        assert_eq!(
-            SearchParams::parse("level=thpt&grade=11&grade=5", &v)
-                .unwrap()
-                .request
-                .filters
-                .grades,
-            [11]
-        );
-        assert_eq!(
-            SearchParams::parse("level=thpt&grade=5", &v)
-                .unwrap()
-                .request
-                .filters
-                .grades,
-            [0]
-        );
+        assert_eq!(SearchParams::parse("level=thpt", &v).unwrap().request.filters.grades, [10, 11, 12]);
+        assert_eq!(SearchParams::parse("level=thpt&grade=11&grade=5", &v).unwrap().request.filters.grades, [11]);
+        assert_eq!(SearchParams::parse("level=thpt&grade=5", &v).unwrap().request.filters.grades, [0]);
     }
 
     #[test]

@@ -12,21 +12,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .route("/search", web::get().to(handlers::search))
+                .route("/suggest", web::get().to(handlers::suggest))
                 .route("/vocabularies", web::get().to(handlers::vocabularies))
                 .route("/materials", web::post().to(handlers::create_material))
-                .route(
-                    "/materials/by-external-id/{external_id}",
-                    web::get().to(handlers::get_material_by_external_id),
-                )
+                .route("/materials/by-external-id/{external_id}", web::get().to(handlers::get_material_by_external_id))
                 .route("/materials/{id}", web::get().to(handlers::get_material))
-                .route(
-                    "/materials/{id}/files/{file_id}/download",
-                    web::get().to(handlers::download),
-                )
-                .route(
-                    "/materials/{id}/files/{file_id}/download",
-                    web::head().to(handlers::download),
-                ),
+                .route("/materials/{id}/files/{file_id}/download", web::get().to(handlers::download))
+                .route("/materials/{id}/files/{file_id}/download", web::head().to(handlers::download)),
         )
         .default_service(web::to(handlers::not_found));
 }

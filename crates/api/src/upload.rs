@@ -19,26 +19,14 @@ const MAX_METADATA_BYTES: usize = 64 * 1024;
 const MULTIPART_OVERHEAD: u64 = 1 << 20;
 
 fn too_large(limit: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        format!("uploads are limited to {limit} bytes"),
-    )
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("uploads are limited to {limit} bytes"))
 }
 
 /// Reads the parts of an upload. On error every file already staged is discarded.
-pub async fn read(
-    req: &HttpRequest,
-    body: Multipart,
-    app: &App,
-) -> Result<(ImportRecord, Vec<StagedFile>), ApiError> {
+pub async fn read(req: &HttpRequest, body: Multipart, app: &App) -> Result<(ImportRecord, Vec<StagedFile>), ApiError> {
     let limit = app.settings.max_upload_bytes;
     // Refuse before reading a byte when the client announces too much.
-    let announced = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let announced = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > limit + MULTIPART_OVERHEAD) {
         return Err(too_large(limit));
     }
@@ -65,11 +53,8 @@ async fn read_parts(
         match part.name().unwrap_or_default() {
             "metadata" => {
                 if record.is_some() {
-                    return Err(ApiError::bad_request(
-                        codes::INVALID_VALUE,
-                        "only one metadata part is allowed",
-                    )
-                    .with_field("metadata"));
+                    return Err(ApiError::bad_request(codes::INVALID_VALUE, "only one metadata part is allowed")
+                        .with_field("metadata"));
                 }
                 let mut json = Vec::new();
                 while let Some(chunk) = part.next().await {
@@ -84,30 +69,19 @@ async fn read_parts(
                     }
                 }
                 let text = std::str::from_utf8(&json).map_err(|_| {
-                    ApiError::bad_request(codes::INVALID_JSON, "metadata is not UTF-8")
-                        .with_field("metadata")
+                    ApiError::bad_request(codes::INVALID_JSON, "metadata is not UTF-8").with_field("metadata")
                 })?;
                 record = Some(ImportRecord::from_json(text)?);
             }
             "file" => {
                 if files.len() >= hoclieu_domain::material::limits::FILES {
-                    return Err(
-                        ApiError::bad_request(codes::TOO_LONG, "too many files").with_field("file")
-                    );
+                    return Err(ApiError::bad_request(codes::TOO_LONG, "too many files").with_field("file"));
                 }
-                let name = part
-                    .content_disposition()
-                    .and_then(|d| d.get_filename())
-                    .unwrap_or("tep")
-                    .to_owned();
-                let file = app
-                    .ingest
-                    .stage_file(&name, &mut part, limit - used)
-                    .await
-                    .map_err(|e| match e {
-                        hoclieu_ingest::Error::TooLarge { .. } => too_large(limit),
-                        other => other.into(),
-                    })?;
+                let name = part.content_disposition().and_then(|d| d.get_filename()).unwrap_or("tep").to_owned();
+                let file = app.ingest.stage_file(&name, &mut part, limit - used).await.map_err(|e| match e {
+                    hoclieu_ingest::Error::TooLarge { .. } => too_large(limit),
+                    other => other.into(),
+                })?;
                 used += file.0.size;
                 files.push(file);
             }
@@ -121,10 +95,7 @@ async fn read_parts(
         }
     }
     record.ok_or_else(|| {
-        ApiError::bad_request(
-            codes::MISSING_FIELD,
-            "the request needs a `metadata` part with the material's JSON",
-        )
-        .with_field("metadata")
+        ApiError::bad_request(codes::MISSING_FIELD, "the request needs a `metadata` part with the material's JSON")
+            .with_field("metadata")
     })
 }

@@ -13,17 +13,11 @@ pub struct Labelled<T: Serialize> {
 }
 
 fn term(v: &Vocabulary, code: &str) -> Labelled<String> {
-    Labelled {
-        code: code.to_owned(),
-        label: v.label(code).to_owned(),
-    }
+    Labelled { code: code.to_owned(), label: v.label(code).to_owned() }
 }
 
 fn grade(g: u8) -> Labelled<u8> {
-    Labelled {
-        code: g,
-        label: Vocabularies::grade_label(g),
-    }
+    Labelled { code: g, label: Vocabularies::grade_label(g) }
 }
 
 pub fn file_url(material: Uuid, file: Uuid) -> String {
@@ -95,10 +89,7 @@ impl MaterialView {
             description: meta.description,
             subject: term(&v.subjects, &meta.subject),
             grade: meta.grade.map(grade),
-            level: meta
-                .grade
-                .and_then(|g| v.level_of_grade(g))
-                .map(|t| term(&v.levels, &t.code)),
+            level: meta.grade.and_then(|g| v.level_of_grade(g)).map(|t| term(&v.levels, &t.code)),
             series: meta.series.as_deref().map(|s| term(&v.series, s)),
             resource_type: term(&v.resource_types, &meta.resource_type),
             chapter: meta.chapter,
@@ -113,10 +104,7 @@ impl MaterialView {
             status: m.status.as_str(),
             created_at: m.created_at,
             updated_at: m.updated_at,
-            counts: Counts {
-                downloads: m.downloads,
-                files: files.len(),
-            },
+            counts: Counts { downloads: m.downloads, files: files.len() },
             files,
         }
     }
@@ -159,6 +147,11 @@ pub struct FacetsView {
 #[derive(Serialize)]
 pub struct SearchView {
     pub total: u64,
+    /// Set when the query as typed found nothing and these are the results of this correction
+    /// ("Có phải bạn muốn tìm…").
+    pub corrected_query: Option<String>,
+    /// Whether not every word had to match (the strict query found nothing).
+    pub relaxed: bool,
     pub page: usize,
     pub per_page: usize,
     pub hits: Vec<HitView>,
@@ -186,24 +179,17 @@ fn hit(h: Hit, v: &Vocabularies) -> HitView {
 fn facet(values: Vec<(String, u64)>, vocab: &Vocabulary) -> Vec<FacetValue<String>> {
     values
         .into_iter()
-        .map(|(value, count)| FacetValue {
-            label: vocab.label(&value).to_owned(),
-            value,
-            count,
-        })
+        .map(|(value, count)| FacetValue { label: vocab.label(&value).to_owned(), value, count })
         .collect()
 }
 
 impl SearchView {
     pub fn new(r: SearchResponse, page: usize, per_page: usize, v: &Vocabularies) -> Self {
-        let Facets {
-            subject,
-            grade,
-            series,
-            resource_type,
-        } = r.facets;
+        let Facets { subject, grade, series, resource_type } = r.facets;
         SearchView {
             total: r.total,
+            corrected_query: r.corrected_query,
+            relaxed: r.relaxed,
             page,
             per_page,
             hits: r.hits.into_iter().map(|h| hit(h, v)).collect(),
@@ -211,11 +197,7 @@ impl SearchView {
                 subject: facet(subject, &v.subjects),
                 grade: grade
                     .into_iter()
-                    .map(|(g, count)| FacetValue {
-                        value: g,
-                        label: Vocabularies::grade_label(g),
-                        count,
-                    })
+                    .map(|(g, count)| FacetValue { value: g, label: Vocabularies::grade_label(g), count })
                     .collect(),
                 series: facet(series, &v.series),
                 resource_type: facet(resource_type, &v.resource_types),

@@ -32,10 +32,7 @@ fn to_key(m: api_key::Model) -> Result<ApiKey> {
     let scopes = m
         .scopes
         .split_whitespace()
-        .map(|s| {
-            Scope::parse(s)
-                .ok_or_else(|| Error::Corrupt(format!("api key {} has scope {s:?}", m.id)))
-        })
+        .map(|s| Scope::parse(s).ok_or_else(|| Error::Corrupt(format!("api key {} has scope {s:?}", m.id))))
         .collect::<Result<_>>()?;
     Ok(ApiKey {
         id: m.id,
@@ -52,8 +49,7 @@ impl Db {
     /// Creates a key; returns it and its token (the only time the token is available).
     pub async fn create_api_key(&self, name: &str, scopes: &[Scope]) -> Result<(ApiKey, String)> {
         let mut random = [0u8; 32];
-        getrandom::fill(&mut random)
-            .map_err(|e| Error::Corrupt(format!("no randomness available: {e}")))?;
+        getrandom::fill(&mut random).map_err(|e| Error::Corrupt(format!("no randomness available: {e}")))?;
         let token = format!("{TOKEN_PREFIX}{}", hex::encode(random));
         let mut names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
         names.sort();
@@ -68,9 +64,7 @@ impl Db {
             last_used_at: Set(None),
             revoked_at: Set(None),
         };
-        let stored = api_key::Entity::insert(model)
-            .exec_with_returning(&self.conn)
-            .await?;
+        let stored = api_key::Entity::insert(model).exec_with_returning(&self.conn).await?;
         Ok((to_key(stored)?, token))
     }
 
@@ -79,23 +73,14 @@ impl Db {
         if !token.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
-        let found = api_key::Entity::find()
-            .filter(api_key::Column::TokenHash.eq(hash(token)))
-            .one(&self.conn)
-            .await?;
+        let found = api_key::Entity::find().filter(api_key::Column::TokenHash.eq(hash(token))).one(&self.conn).await?;
         let Some(model) = found.filter(|m| m.revoked_at.is_none()) else {
             return Ok(None);
         };
         let now = Utc::now();
-        if model
-            .last_used_at
-            .is_none_or(|t| now - t > Duration::minutes(1))
-        {
+        if model.last_used_at.is_none_or(|t| now - t > Duration::minutes(1)) {
             api_key::Entity::update_many()
-                .col_expr(
-                    api_key::Column::LastUsedAt,
-                    sea_orm::sea_query::Expr::value(now),
-                )
+                .col_expr(api_key::Column::LastUsedAt, sea_orm::sea_query::Expr::value(now))
                 .filter(api_key::Column::Id.eq(model.id))
                 .exec(&self.conn)
                 .await?;
@@ -105,20 +90,14 @@ impl Db {
 
     /// Every key, newest first.
     pub async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
-        let rows = api_key::Entity::find()
-            .order_by_desc(api_key::Column::CreatedAt)
-            .all(&self.conn)
-            .await?;
+        let rows = api_key::Entity::find().order_by_desc(api_key::Column::CreatedAt).all(&self.conn).await?;
         rows.into_iter().map(to_key).collect()
     }
 
     /// Revokes a key by id; returns whether a live key was revoked.
     pub async fn revoke_api_key(&self, id: Uuid) -> Result<bool> {
         let result = api_key::Entity::update_many()
-            .col_expr(
-                api_key::Column::RevokedAt,
-                sea_orm::sea_query::Expr::value(Utc::now()),
-            )
+            .col_expr(api_key::Column::RevokedAt, sea_orm::sea_query::Expr::value(Utc::now()))
             .filter(api_key::Column::Id.eq(id))
             .filter(api_key::Column::RevokedAt.is_null())
             .exec(&self.conn)

@@ -116,3 +116,26 @@ pub mod api_key {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod search_log {
+    use sea_orm::entity::prelude::*;
+
+    /// What teachers searched for and how many results they got. No personal data: no user,
+    /// no address, no session.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "search_log")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub created_at: DateTimeUtc,
+        pub query: String,
+        /// The query folded (no diacritics, lowercase): variants of one query group together.
+        pub query_key: String,
+        pub filters: String,
+        pub results: i64,
+        pub corrected: Option<String>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

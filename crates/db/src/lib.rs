@@ -13,17 +13,16 @@ mod api_keys;
 mod entity;
 mod materials;
 mod migration;
+mod search_log;
 
 use std::time::Duration;
 
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
-    Statement,
-};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr, Statement};
 use sea_orm_migration::MigratorTrait;
 
 pub use api_keys::ApiKey;
 pub use materials::{Change, MaterialWrite, NewFile, OnExisting, Outcome, Written};
+pub use search_log::{QueryCount, SearchLogEntry};
 
 /// The db crate's error type.
 #[derive(Debug, thiserror::Error)]
@@ -52,10 +51,7 @@ impl From<DbErr> for Error {
             DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => {
                 matches!(
                     s.as_ref(),
-                    sqlx::Error::Io(_)
-                        | sqlx::Error::PoolTimedOut
-                        | sqlx::Error::PoolClosed
-                        | sqlx::Error::Tls(_)
+                    sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
                 ) || s.as_database_error().is_some_and(|d| {
                     // PostgreSQL: admin shutdown, cannot connect now, crash shutdown.
                     matches!(d.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
@@ -65,11 +61,7 @@ impl From<DbErr> for Error {
             }
             _ => false,
         };
-        if unavailable {
-            Error::Unavailable(e)
-        } else {
-            Error::Database(e)
-        }
+        if unavailable { Error::Unavailable(e) } else { Error::Database(e) }
     }
 }
 
@@ -164,11 +156,7 @@ impl Db {
 /// sequence numbers commit in order. SQLite already has a single writer.
 async fn lock_change_sequence(txn: &impl ConnectionTrait) -> Result<()> {
     if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(7261001)",
-        ))
-        .await?;
+        txn.execute_raw(Statement::from_string(DbBackend::Postgres, "SELECT pg_advisory_xact_lock(7261001)")).await?;
     }
     Ok(())
 }

@@ -6,8 +6,8 @@ use chrono::Utc;
 use hoclieu_domain::{Material, MaterialMeta, Status, StoredFile};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -142,11 +142,7 @@ fn active_model(
     }
 }
 
-fn file_rows(
-    material_id: Uuid,
-    files: &[NewFile],
-    now: chrono::DateTime<Utc>,
-) -> Vec<material_file::ActiveModel> {
+fn file_rows(material_id: Uuid, files: &[NewFile], now: chrono::DateTime<Utc>) -> Vec<material_file::ActiveModel> {
     files
         .iter()
         .enumerate()
@@ -172,18 +168,10 @@ struct FileSig {
 
 impl FileSig {
     fn of(f: &material_file::Model) -> Self {
-        FileSig {
-            name: f.name.clone(),
-            media_type: f.media_type.clone(),
-            sha256: f.sha256.clone(),
-        }
+        FileSig { name: f.name.clone(), media_type: f.media_type.clone(), sha256: f.sha256.clone() }
     }
     fn of_new(f: &NewFile) -> Self {
-        FileSig {
-            name: f.name.clone(),
-            media_type: f.media_type.clone(),
-            sha256: f.sha256.clone(),
-        }
+        FileSig { name: f.name.clone(), media_type: f.media_type.clone(), sha256: f.sha256.clone() }
     }
 }
 
@@ -205,11 +193,7 @@ struct Pending {
 impl Db {
     /// Creates or updates a batch of materials in one transaction, recording each change in the
     /// change sequence. Files must already be durable in object storage.
-    pub async fn write_materials(
-        &self,
-        items: Vec<MaterialWrite>,
-        on_existing: OnExisting,
-    ) -> Result<Written> {
+    pub async fn write_materials(&self, items: Vec<MaterialWrite>, on_existing: OnExisting) -> Result<Written> {
         let now = Utc::now();
         let txn = self.conn.begin().await?;
         lock_change_sequence(&txn).await?;
@@ -233,38 +217,25 @@ impl Db {
                 }
             });
             blob::Entity::insert_many(rows)
-                .on_conflict(
-                    OnConflict::column(blob::Column::Sha256)
-                        .do_nothing()
-                        .to_owned(),
-                )
+                .on_conflict(OnConflict::column(blob::Column::Sha256).do_nothing().to_owned())
                 .try_insert()
                 .exec_without_returning(&txn)
                 .await?;
         }
         let mut stored_keys: HashMap<String, String> = HashMap::new();
         for chunk in hashes.chunks(CHUNK) {
-            for b in blob::Entity::find()
-                .filter(blob::Column::Sha256.is_in(chunk.iter().copied()))
-                .all(&txn)
-                .await?
-            {
+            for b in blob::Entity::find().filter(blob::Column::Sha256.is_in(chunk.iter().copied())).all(&txn).await? {
                 stored_keys.insert(b.sha256, b.object_key);
             }
         }
         for f in items.iter().flat_map(|i| &i.files) {
-            if stored_keys.get(&f.sha256) != Some(&f.object_key)
-                && !written.redundant_objects.contains(&f.object_key)
-            {
+            if stored_keys.get(&f.sha256) != Some(&f.object_key) && !written.redundant_objects.contains(&f.object_key) {
                 written.redundant_objects.push(f.object_key.clone());
             }
         }
 
         // Existing materials named by external id, with their files.
-        let external_ids: Vec<&str> = items
-            .iter()
-            .filter_map(|i| i.meta.external_id.as_deref())
-            .collect();
+        let external_ids: Vec<&str> = items.iter().filter_map(|i| i.meta.external_id.as_deref()).collect();
         let mut existing: HashMap<String, Existing> = HashMap::new();
         for chunk in external_ids.chunks(CHUNK) {
             let found = material::Entity::find()
@@ -274,21 +245,11 @@ impl Db {
             let ids: Vec<Uuid> = found.iter().map(|m| m.id).collect();
             let mut files = files_of(&txn, &ids).await?;
             for m in found {
-                let files = files
-                    .remove(&m.id)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|f| FileSig::of(&f))
-                    .collect();
+                let files = files.remove(&m.id).unwrap_or_default().into_iter().map(|f| FileSig::of(&f)).collect();
                 let meta = meta_of(&m)?;
                 existing.insert(
                     m.external_id.clone().unwrap_or_default(),
-                    Existing {
-                        id: m.id,
-                        created_at: m.created_at,
-                        meta,
-                        files,
-                    },
+                    Existing { id: m.id, created_at: m.created_at, meta, files },
                 );
             }
         }
@@ -322,14 +283,9 @@ impl Db {
                         written.outcomes.push(Outcome::Unchanged(id));
                         continue;
                     }
-                    material::Entity::update(active_model(
-                        id,
-                        &item.meta,
-                        now,
-                        Some(old.created_at),
-                    ))
-                    .exec(&txn)
-                    .await?;
+                    material::Entity::update(active_model(id, &item.meta, now, Some(old.created_at)))
+                        .exec(&txn)
+                        .await?;
                     if !files_same {
                         material_file::Entity::delete_many()
                             .filter(material_file::Column::MaterialId.eq(id))
@@ -337,9 +293,7 @@ impl Db {
                             .await?;
                         let rows = file_rows(id, &item.files, now);
                         if !rows.is_empty() {
-                            material_file::Entity::insert_many(rows)
-                                .exec_without_returning(&txn)
-                                .await?;
+                            material_file::Entity::insert_many(rows).exec_without_returning(&txn).await?;
                         }
                     }
                     // Keep the map current for a later line with the same id.
@@ -366,19 +320,14 @@ impl Db {
         }
 
         changed.extend(pending.iter().map(|p| p.id));
-        let (models, files): (Vec<_>, Vec<_>) =
-            pending.into_iter().map(|p| (p.model, p.files)).unzip();
+        let (models, files): (Vec<_>, Vec<_>) = pending.into_iter().map(|p| (p.model, p.files)).unzip();
         let mut models = models.into_iter().peekable();
         while models.peek().is_some() {
-            material::Entity::insert_many(models.by_ref().take(CHUNK))
-                .exec_without_returning(&txn)
-                .await?;
+            material::Entity::insert_many(models.by_ref().take(CHUNK)).exec_without_returning(&txn).await?;
         }
         let mut files = files.into_iter().flatten().peekable();
         while files.peek().is_some() {
-            material_file::Entity::insert_many(files.by_ref().take(CHUNK))
-                .exec_without_returning(&txn)
-                .await?;
+            material_file::Entity::insert_many(files.by_ref().take(CHUNK)).exec_without_returning(&txn).await?;
         }
         append_changes(&txn, &changed, now).await?;
         txn.commit().await?;
@@ -387,10 +336,7 @@ impl Db {
 
     /// The object key of the blob with this SHA-256, if those bytes are already stored.
     pub async fn blob_key(&self, sha256: &str) -> Result<Option<String>> {
-        Ok(blob::Entity::find_by_id(sha256.to_owned())
-            .one(&self.conn)
-            .await?
-            .map(|b| b.object_key))
+        Ok(blob::Entity::find_by_id(sha256.to_owned()).one(&self.conn).await?.map(|b| b.object_key))
     }
 
     /// One material with its files.
@@ -400,10 +346,8 @@ impl Db {
 
     /// A material by its external id.
     pub async fn material_by_external_id(&self, external_id: &str) -> Result<Option<Material>> {
-        let found = material::Entity::find()
-            .filter(material::Column::ExternalId.eq(external_id))
-            .one(&self.conn)
-            .await?;
+        let found =
+            material::Entity::find().filter(material::Column::ExternalId.eq(external_id)).one(&self.conn).await?;
         match found {
             Some(m) => self.material(m.id).await,
             None => Ok(None),
@@ -431,10 +375,8 @@ impl Db {
 
     /// Up to `limit` material ids after `after`, in id order (ids are time-ordered UUIDv7).
     pub async fn material_ids_page(&self, after: Option<Uuid>, limit: u64) -> Result<Vec<Uuid>> {
-        let mut q = material::Entity::find()
-            .select_only()
-            .column(material::Column::Id)
-            .order_by_asc(material::Column::Id);
+        let mut q =
+            material::Entity::find().select_only().column(material::Column::Id).order_by_asc(material::Column::Id);
         if let Some(a) = after {
             q = q.filter(material::Column::Id.gt(a));
         }
@@ -454,19 +396,40 @@ impl Db {
         stored_file(f, &blobs).map(Some)
     }
 
-    /// Adds download counts.
+    /// Adds download counts. When a material's count crosses a power of two its search
+    /// document is refreshed (through the change sequence), so the index's popularity prior
+    /// follows at the cost of a handful of reindexings per material over its life.
     pub async fn add_downloads(&self, counts: &[(Uuid, u64)]) -> Result<()> {
         let txn = self.conn.begin().await?;
+        lock_change_sequence(&txn).await?;
+        let ids: Vec<Uuid> = counts.iter().map(|c| c.0).collect();
+        let mut before: HashMap<Uuid, i64> = HashMap::new();
+        for chunk in ids.chunks(CHUNK) {
+            let rows: Vec<(Uuid, i64)> = material::Entity::find()
+                .select_only()
+                .column(material::Column::Id)
+                .column(material::Column::Downloads)
+                .filter(material::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            before.extend(rows);
+        }
+        let mut refresh = Vec::new();
         for &(id, n) in counts {
+            let Some(old) = before.get_mut(&id) else { continue };
             material::Entity::update_many()
-                .col_expr(
-                    material::Column::Downloads,
-                    Expr::col(material::Column::Downloads).add(n as i64),
-                )
+                .col_expr(material::Column::Downloads, Expr::col(material::Column::Downloads).add(n as i64))
                 .filter(material::Column::Id.eq(id))
                 .exec(&txn)
                 .await?;
+            let new = *old + n as i64;
+            if (*old as u64).checked_ilog2() != (new as u64).checked_ilog2() && !refresh.contains(&id) {
+                refresh.push(id);
+            }
+            *old = new;
         }
+        append_changes(&txn, &refresh, Utc::now()).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -476,15 +439,8 @@ impl Db {
     pub async fn delete_material(&self, id: Uuid) -> Result<bool> {
         let txn = self.conn.begin().await?;
         lock_change_sequence(&txn).await?;
-        material_file::Entity::delete_many()
-            .filter(material_file::Column::MaterialId.eq(id))
-            .exec(&txn)
-            .await?;
-        let deleted = material::Entity::delete_by_id(id)
-            .exec(&txn)
-            .await?
-            .rows_affected
-            > 0;
+        material_file::Entity::delete_many().filter(material_file::Column::MaterialId.eq(id)).exec(&txn).await?;
+        let deleted = material::Entity::delete_by_id(id).exec(&txn).await?.rows_affected > 0;
         if deleted {
             append_changes(&txn, &[id], Utc::now()).await?;
         }
@@ -504,13 +460,7 @@ impl Db {
             .limit(limit)
             .all(&self.conn)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|c| Change {
-                seq: c.seq,
-                material_id: c.material_id,
-            })
-            .collect())
+        Ok(rows.into_iter().map(|c| Change { seq: c.seq, material_id: c.material_id }).collect())
     }
 
     /// The newest sequence number (0 when nothing ever changed).
@@ -527,28 +477,19 @@ impl Db {
     }
 }
 
-async fn append_changes(
-    txn: &impl ConnectionTrait,
-    ids: &[Uuid],
-    now: chrono::DateTime<Utc>,
-) -> Result<()> {
+async fn append_changes(txn: &impl ConnectionTrait, ids: &[Uuid], now: chrono::DateTime<Utc>) -> Result<()> {
     for chunk in ids.chunks(CHUNK) {
         let rows = chunk.iter().map(|&id| change::ActiveModel {
             seq: sea_orm::ActiveValue::NotSet,
             material_id: Set(id),
             created_at: Set(now),
         });
-        change::Entity::insert_many(rows)
-            .exec_without_returning(txn)
-            .await?;
+        change::Entity::insert_many(rows).exec_without_returning(txn).await?;
     }
     Ok(())
 }
 
-async fn files_of(
-    conn: &impl ConnectionTrait,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<material_file::Model>>> {
+async fn files_of(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<material_file::Model>>> {
     let mut out: HashMap<Uuid, Vec<material_file::Model>> = HashMap::new();
     for chunk in ids.chunks(CHUNK) {
         let rows = material_file::Entity::find()
@@ -572,24 +513,15 @@ async fn blobs_of<'a>(
     hashes.dedup();
     let mut out = HashMap::new();
     for chunk in hashes.chunks(CHUNK) {
-        for b in blob::Entity::find()
-            .filter(blob::Column::Sha256.is_in(chunk.iter().cloned()))
-            .all(conn)
-            .await?
-        {
+        for b in blob::Entity::find().filter(blob::Column::Sha256.is_in(chunk.iter().cloned())).all(conn).await? {
             out.insert(b.sha256.clone(), b);
         }
     }
     Ok(out)
 }
 
-fn stored_file(
-    f: material_file::Model,
-    blobs: &HashMap<String, blob::Model>,
-) -> Result<StoredFile> {
-    let b = blobs
-        .get(&f.sha256)
-        .ok_or_else(|| Error::Corrupt(format!("file {} has no blob {}", f.id, f.sha256)))?;
+fn stored_file(f: material_file::Model, blobs: &HashMap<String, blob::Model>) -> Result<StoredFile> {
+    let b = blobs.get(&f.sha256).ok_or_else(|| Error::Corrupt(format!("file {} has no blob {}", f.id, f.sha256)))?;
     Ok(StoredFile {
         id: f.id,
         name: f.name,
@@ -615,9 +547,6 @@ fn to_material(
         downloads: u64::try_from(m.downloads).unwrap_or(0),
         created_at: m.created_at,
         updated_at: m.updated_at,
-        files: files
-            .into_iter()
-            .map(|f| stored_file(f, blobs))
-            .collect::<Result<_>>()?,
+        files: files.into_iter().map(|f| stored_file(f, blobs)).collect::<Result<_>>()?,
     })
 }

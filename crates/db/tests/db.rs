@@ -18,12 +18,7 @@ impl Backend {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let db = Db::connect(&url, &PoolConfig::default()).await.unwrap();
         db.migrate().await.unwrap();
-        Backend {
-            db,
-            name: "sqlite",
-            _dir: Some(dir),
-            pg_drop: None,
-        }
+        Backend { db, name: "sqlite", _dir: Some(dir), pg_drop: None }
     }
 
     async fn postgres() -> Backend {
@@ -38,10 +33,7 @@ impl Backend {
         });
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
         admin
-            .execute_raw(Statement::from_string(
-                admin.get_database_backend(),
-                format!("CREATE DATABASE {name}"),
-            ))
+            .execute_raw(Statement::from_string(admin.get_database_backend(), format!("CREATE DATABASE {name}")))
             .await
             .unwrap();
         let url = match admin_url.rsplit_once('/') {
@@ -50,12 +42,7 @@ impl Backend {
         };
         let db = Db::connect(&url, &PoolConfig::default()).await.unwrap();
         db.migrate().await.unwrap();
-        Backend {
-            db,
-            name: "postgres",
-            _dir: None,
-            pg_drop: Some((admin_url, name)),
-        }
+        Backend { db, name: "postgres", _dir: None, pg_drop: Some((admin_url, name)) }
     }
 
     async fn finish(self) {
@@ -63,10 +50,7 @@ impl Backend {
         if let Some((admin_url, name)) = self.pg_drop {
             let admin = Database::connect(&admin_url).await.unwrap();
             admin
-                .execute_raw(Statement::from_string(
-                    admin.get_database_backend(),
-                    format!("DROP DATABASE {name}"),
-                ))
+                .execute_raw(Statement::from_string(admin.get_database_backend(), format!("DROP DATABASE {name}")))
                 .await
                 .unwrap();
         }
@@ -85,10 +69,7 @@ macro_rules! on_every_backend {
 }
 
 fn meta(json: &str) -> hoclieu_domain::MaterialMeta {
-    ImportRecord::from_json(json)
-        .unwrap()
-        .validate(&Vocabularies::embedded(), true)
-        .unwrap()
+    ImportRecord::from_json(json).unwrap().validate(&Vocabularies::embedded(), true).unwrap()
 }
 
 fn file(name: &str, sha: char, key: &str) -> NewFile {
@@ -102,25 +83,17 @@ fn file(name: &str, sha: char, key: &str) -> NewFile {
 }
 
 fn write(json: &str, files: Vec<NewFile>) -> MaterialWrite {
-    MaterialWrite {
-        meta: meta(json),
-        files,
-    }
+    MaterialWrite { meta: meta(json), files }
 }
 
 const A: &str = r#"{"id":"a","title":"Bài 1. Mệnh đề","subject":"toan","grade":10,"resource_type":"bai-giang"}"#;
-const B: &str =
-    r#"{"title":"Bài 2. Tập hợp","subject":"toan","grade":10,"resource_type":"ke-hoach-bai-day"}"#;
+const B: &str = r#"{"title":"Bài 2. Tập hợp","subject":"toan","grade":10,"resource_type":"ke-hoach-bai-day"}"#;
 
 #[tokio::test]
 async fn migrations_are_idempotent() {
     on_every_backend!(|b| {
         b.db.migrate().await.unwrap();
-        assert!(
-            b.db.pending_migrations().await.unwrap().is_empty(),
-            "{}",
-            b.name
-        );
+        assert!(b.db.pending_migrations().await.unwrap().is_empty(), "{}", b.name);
         b.db.ping().await.unwrap();
     });
 }
@@ -132,29 +105,16 @@ async fn writes_record_changes_in_order_and_reimport_is_idempotent() {
         assert_eq!(db.last_seq().await.unwrap(), 0);
         let w = db
             .write_materials(
-                vec![
-                    write(
-                        A,
-                        vec![file("Bài 1.pdf", 'a', "k1"), file("Phụ lục.pdf", 'b', "k2")],
-                    ),
-                    write(B, vec![]),
-                ],
+                vec![write(A, vec![file("Bài 1.pdf", 'a', "k1"), file("Phụ lục.pdf", 'b', "k2")]), write(B, vec![])],
                 OnExisting::Update,
             )
             .await
             .unwrap();
-        assert!(
-            matches!(w.outcomes[..], [Outcome::Created(_), Outcome::Created(_)]),
-            "{}",
-            b.name
-        );
+        assert!(matches!(w.outcomes[..], [Outcome::Created(_), Outcome::Created(_)]), "{}", b.name);
         assert!(w.redundant_objects.is_empty());
         let a = db.material(w.outcomes[0].id()).await.unwrap().unwrap();
         assert_eq!(a.meta.title, "Bài 1. Mệnh đề");
-        assert_eq!(
-            a.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
-            ["Bài 1.pdf", "Phụ lục.pdf"]
-        );
+        assert_eq!(a.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["Bài 1.pdf", "Phụ lục.pdf"]);
         assert_eq!(a.files[0].object_key, "k1");
         assert_eq!(a.files[0].size, 1234);
         let changes = db.changes_after(0, 100).await.unwrap();
@@ -164,10 +124,7 @@ async fn writes_record_changes_in_order_and_reimport_is_idempotent() {
         // The same line again changes nothing and records nothing.
         let again = db
             .write_materials(
-                vec![write(
-                    A,
-                    vec![file("Bài 1.pdf", 'a', "k1"), file("Phụ lục.pdf", 'b', "k2")],
-                )],
+                vec![write(A, vec![file("Bài 1.pdf", 'a', "k1"), file("Phụ lục.pdf", 'b', "k2")])],
                 OnExisting::Update,
             )
             .await
@@ -178,10 +135,7 @@ async fn writes_record_changes_in_order_and_reimport_is_idempotent() {
         // A changed title updates the same material and records one change.
         let edited = A.replace("Mệnh đề", "Mệnh đề toán học");
         let upd = db
-            .write_materials(
-                vec![write(&edited, vec![file("Bài 1.pdf", 'a', "k1")])],
-                OnExisting::Update,
-            )
+            .write_materials(vec![write(&edited, vec![file("Bài 1.pdf", 'a', "k1")])], OnExisting::Update)
             .await
             .unwrap();
         assert_eq!(upd.outcomes, vec![Outcome::Updated(a.id)]);
@@ -190,28 +144,17 @@ async fn writes_record_changes_in_order_and_reimport_is_idempotent() {
         assert_eq!(a2.files.len(), 1);
         assert_eq!(a2.created_at, a.created_at);
         let after = db.changes_after(changes[1].seq, 100).await.unwrap();
-        assert_eq!(
-            after.iter().map(|c| c.material_id).collect::<Vec<_>>(),
-            vec![a.id]
-        );
+        assert_eq!(after.iter().map(|c| c.material_id).collect::<Vec<_>>(), vec![a.id]);
         assert_eq!(db.count_materials().await.unwrap(), 2);
-        assert_eq!(
-            db.material_by_external_id("a").await.unwrap().unwrap().id,
-            a.id
-        );
+        assert_eq!(db.material_by_external_id("a").await.unwrap().unwrap().id, a.id);
     });
 }
 
 #[tokio::test]
 async fn api_creation_refuses_a_taken_external_id() {
     on_every_backend!(|b| {
-        b.db.write_materials(vec![write(A, vec![])], OnExisting::Conflict)
-            .await
-            .unwrap();
-        let err =
-            b.db.write_materials(vec![write(A, vec![])], OnExisting::Conflict)
-                .await
-                .unwrap_err();
+        b.db.write_materials(vec![write(A, vec![])], OnExisting::Conflict).await.unwrap();
+        let err = b.db.write_materials(vec![write(A, vec![])], OnExisting::Conflict).await.unwrap_err();
         assert!(matches!(err, Error::Conflict(_)), "{}: {err}", b.name);
         assert_eq!(b.db.count_materials().await.unwrap(), 1);
     });
@@ -221,36 +164,18 @@ async fn api_creation_refuses_a_taken_external_id() {
 async fn identical_bytes_are_stored_once() {
     on_every_backend!(|b| {
         let first =
-            b.db.write_materials(
-                vec![write(B, vec![file("x.pdf", 'c', "key-first")])],
-                OnExisting::Update,
-            )
-            .await
-            .unwrap();
+            b.db.write_materials(vec![write(B, vec![file("x.pdf", 'c', "key-first")])], OnExisting::Update)
+                .await
+                .unwrap();
         assert!(first.redundant_objects.is_empty());
         let second =
-            b.db.write_materials(
-                vec![write(B, vec![file("y.pdf", 'c', "key-second")])],
-                OnExisting::Update,
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            second.redundant_objects,
-            vec!["key-second".to_owned()],
-            "{}",
-            b.name
-        );
-        let m =
-            b.db.material(second.outcomes[0].id())
+            b.db.write_materials(vec![write(B, vec![file("y.pdf", 'c', "key-second")])], OnExisting::Update)
                 .await
-                .unwrap()
                 .unwrap();
+        assert_eq!(second.redundant_objects, vec!["key-second".to_owned()], "{}", b.name);
+        let m = b.db.material(second.outcomes[0].id()).await.unwrap().unwrap();
         assert_eq!(m.files[0].object_key, "key-first");
-        assert_eq!(
-            b.db.blob_key(&"c".repeat(64)).await.unwrap().as_deref(),
-            Some("key-first")
-        );
+        assert_eq!(b.db.blob_key(&"c".repeat(64)).await.unwrap().as_deref(), Some("key-first"));
     });
 }
 
@@ -258,24 +183,10 @@ async fn identical_bytes_are_stored_once() {
 async fn a_repeated_id_within_one_batch_makes_one_material() {
     on_every_backend!(|b| {
         let later = A.replace("Mệnh đề", "Mệnh đề (bản sửa)");
-        let w =
-            b.db.write_materials(
-                vec![write(A, vec![]), write(&later, vec![])],
-                OnExisting::Update,
-            )
-            .await
-            .unwrap();
+        let w = b.db.write_materials(vec![write(A, vec![]), write(&later, vec![])], OnExisting::Update).await.unwrap();
         assert_eq!(w.outcomes[0].id(), w.outcomes[1].id(), "{}", b.name);
         assert_eq!(b.db.count_materials().await.unwrap(), 1);
-        assert_eq!(
-            b.db.material(w.outcomes[0].id())
-                .await
-                .unwrap()
-                .unwrap()
-                .meta
-                .title,
-            "Bài 1. Mệnh đề (bản sửa)"
-        );
+        assert_eq!(b.db.material(w.outcomes[0].id()).await.unwrap().unwrap().meta.title, "Bài 1. Mệnh đề (bản sửa)");
     });
 }
 
@@ -283,21 +194,13 @@ async fn a_repeated_id_within_one_batch_makes_one_material() {
 async fn deletes_downloads_and_paging() {
     on_every_backend!(|b| {
         let items = (0..5).map(|_| write(B, vec![])).collect();
-        let w =
-            b.db.write_materials(items, OnExisting::Update)
-                .await
-                .unwrap();
+        let w = b.db.write_materials(items, OnExisting::Update).await.unwrap();
         let ids: Vec<_> = w.outcomes.iter().map(|o| o.id()).collect();
         let page1 = b.db.material_ids_page(None, 3).await.unwrap();
-        let page2 =
-            b.db.material_ids_page(page1.last().copied(), 3)
-                .await
-                .unwrap();
+        let page2 = b.db.material_ids_page(page1.last().copied(), 3).await.unwrap();
         assert_eq!([page1, page2].concat(), ids, "{}", b.name);
 
-        b.db.add_downloads(&[(ids[0], 3), (ids[0], 2), (ids[1], 1)])
-            .await
-            .unwrap();
+        b.db.add_downloads(&[(ids[0], 3), (ids[0], 2), (ids[1], 1)]).await.unwrap();
         assert_eq!(b.db.material(ids[0]).await.unwrap().unwrap().downloads, 5);
 
         let before = b.db.last_seq().await.unwrap();
@@ -305,10 +208,7 @@ async fn deletes_downloads_and_paging() {
         assert!(!b.db.delete_material(ids[2]).await.unwrap());
         assert!(b.db.material(ids[2]).await.unwrap().is_none());
         let changes = b.db.changes_after(before, 10).await.unwrap();
-        assert_eq!(
-            changes.iter().map(|c| c.material_id).collect::<Vec<_>>(),
-            vec![ids[2]]
-        );
+        assert_eq!(changes.iter().map(|c| c.material_id).collect::<Vec<_>>(), vec![ids[2]]);
     });
 }
 
@@ -316,34 +216,72 @@ async fn deletes_downloads_and_paging() {
 async fn api_keys_authenticate_until_revoked() {
     on_every_backend!(|b| {
         let (key, token) =
-            b.db.create_api_key(
-                "LMS Sở GD Hà Nội",
-                &[Scope::Write, Scope::Read, Scope::Write],
-            )
-            .await
-            .unwrap();
+            b.db.create_api_key("LMS Sở GD Hà Nội", &[Scope::Write, Scope::Read, Scope::Write]).await.unwrap();
         assert!(token.starts_with("hl_") && token.len() == 67);
         assert_eq!(key.scopes, vec![Scope::Read, Scope::Write]);
         assert!(token.starts_with(&key.prefix));
         let found = b.db.authenticate(&token).await.unwrap().unwrap();
         assert_eq!(found.id, key.id);
-        assert!(
-            b.db.authenticate(&format!("{token}x"))
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            b.db.authenticate("Bearer nonsense")
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(b.db.authenticate(&format!("{token}x")).await.unwrap().is_none());
+        assert!(b.db.authenticate("Bearer nonsense").await.unwrap().is_none());
         let listed = b.db.list_api_keys().await.unwrap();
         assert_eq!(listed.len(), 1);
         assert!(listed[0].last_used_at.is_some(), "{}", b.name);
         assert!(b.db.revoke_api_key(key.id).await.unwrap());
         assert!(!b.db.revoke_api_key(key.id).await.unwrap());
         assert!(b.db.authenticate(&token).await.unwrap().is_none());
+    });
+}
+
+#[tokio::test]
+async fn downloads_refresh_the_index_at_powers_of_two() {
+    on_every_backend!(|b| {
+        let w = b.db.write_materials(vec![write(B, vec![])], OnExisting::Update).await.unwrap();
+        let id = w.outcomes[0].id();
+        let start = b.db.last_seq().await.unwrap();
+        let mut refreshes = Vec::new();
+        for _ in 0..9 {
+            let before = b.db.last_seq().await.unwrap();
+            b.db.add_downloads(&[(id, 1)]).await.unwrap();
+            refreshes.push(b.db.last_seq().await.unwrap() > before);
+        }
+        // 0→1, 1→2, 3→4, 7→8 cross a power of two; the others do not.
+        assert_eq!(refreshes, [true, true, false, true, false, false, false, true, false], "{}", b.name);
+        assert_eq!(b.db.changes_after(start, 100).await.unwrap().len(), 4);
+        assert_eq!(b.db.material(id).await.unwrap().unwrap().downloads, 9);
+    });
+}
+
+#[tokio::test]
+async fn the_search_log_reports_frequent_and_fruitless_queries() {
+    use chrono::{Duration, Utc};
+    use hoclieu_db::SearchLogEntry;
+    on_every_backend!(|b| {
+        let now = Utc::now();
+        let entry = |q: &str, results: u64, age_days: i64| SearchLogEntry {
+            at: now - Duration::days(age_days),
+            query: q.into(),
+            filters: String::new(),
+            results,
+            corrected: None,
+        };
+        b.db.log_searches(&[
+            entry("thiên văn học", 0, 1),
+            entry("thien van hoc", 0, 0),
+            entry("Thiên Văn Học", 0, 2),
+            entry("robot lego", 0, 1),
+            entry("tập hợp", 12, 1),
+            entry("tap hop", 9, 1),
+            entry("rất cũ", 0, 400),
+        ])
+        .await
+        .unwrap();
+        let since = now - Duration::days(30);
+        let zero = b.db.frequent_queries(since, true, 10).await.unwrap();
+        let got: Vec<(&str, u64)> = zero.iter().map(|q| (q.query.as_str(), q.searches)).collect();
+        assert_eq!(got, vec![("thien van hoc", 3), ("robot lego", 1)], "{}", b.name);
+        let all = b.db.frequent_queries(since, false, 1).await.unwrap();
+        assert_eq!(all[0].searches, 3);
+        assert_eq!(b.db.prune_search_log(now - Duration::days(365)).await.unwrap(), 1);
     });
 }

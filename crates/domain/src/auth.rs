@@ -25,9 +25,7 @@ impl Scope {
     }
 
     pub fn parse(s: &str) -> Option<Scope> {
-        Scope::ALL
-            .into_iter()
-            .find(|scope| scope.as_str().eq_ignore_ascii_case(s.trim()))
+        Scope::ALL.into_iter().find(|scope| scope.as_str().eq_ignore_ascii_case(s.trim()))
     }
 
     /// Whether holding `self` grants `needed`.

@@ -26,16 +26,8 @@ pub mod codes {
 }
 
 impl Error {
-    pub fn invalid(
-        field: impl Into<String>,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
-        Error::Invalid {
-            field: field.into(),
-            code,
-            message: message.into(),
-        }
+    pub fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid { field: field.into(), code, message: message.into() }
     }
 
     /// The field at fault, when there is one.

@@ -9,12 +9,13 @@ pub mod auth;
 pub mod error;
 pub mod material;
 pub mod media;
+pub mod spelling;
+pub mod synonyms;
 pub mod text;
 pub mod vocab;
 
 pub use auth::Scope;
 pub use error::Error;
-pub use material::{
-    FileEntry, GradeValue, ImportRecord, Material, MaterialMeta, Status, StoredFile,
-};
+pub use material::{FileEntry, GradeValue, ImportRecord, Material, MaterialMeta, Status, StoredFile};
+pub use synonyms::Synonyms;
 pub use vocab::{Term, Vocabularies, Vocabulary};

@@ -115,18 +115,10 @@ impl ImportRecord {
             let message = inner.to_string();
             if let Some(rest) = message.strip_prefix("unknown field `") {
                 let name = rest.split('`').next().unwrap_or_default();
-                let field = if path == "." {
-                    name.to_owned()
-                } else {
-                    path.clone()
-                };
+                let field = if path == "." { name.to_owned() } else { path.clone() };
                 return Error::invalid(field, codes::UNKNOWN_FIELD, message);
             }
-            let field = if path == "." || path == "?" {
-                String::new()
-            } else {
-                path
-            };
+            let field = if path == "." || path == "?" { String::new() } else { path };
             Error::invalid(field, codes::INVALID_JSON, message)
         })
     }
@@ -136,63 +128,34 @@ impl ImportRecord {
     pub fn validate(&self, vocab: &Vocabularies, has_files: bool) -> Result<MaterialMeta, Error> {
         let external_id = optional("id", self.id.as_deref(), limits::EXTERNAL_ID, false)?;
         let title = required("title", self.title.as_deref(), limits::TITLE)?;
-        let description = optional(
-            "description",
-            self.description.as_deref(),
-            limits::DESCRIPTION,
-            true,
-        )?;
-        let subject = resolve(&vocab.subjects, "subject", self.subject.as_deref())?
-            .ok_or_else(|| missing("subject"))?;
+        let description = optional("description", self.description.as_deref(), limits::DESCRIPTION, true)?;
+        let subject =
+            resolve(&vocab.subjects, "subject", self.subject.as_deref())?.ok_or_else(|| missing("subject"))?;
         let grade = match &self.grade {
             None => None,
-            Some(GradeValue::Number(n)) => Some(
-                u8::try_from(*n)
-                    .ok()
-                    .filter(|g| (1..=12).contains(g))
-                    .ok_or_else(|| {
-                        Error::invalid(
-                            "grade",
-                            codes::INVALID_VALUE,
-                            format!("grade must be 1–12, got {n}"),
-                        )
-                    })?,
-            ),
+            Some(GradeValue::Number(n)) => {
+                Some(u8::try_from(*n).ok().filter(|g| (1..=12).contains(g)).ok_or_else(|| {
+                    Error::invalid("grade", codes::INVALID_VALUE, format!("grade must be 1–12, got {n}"))
+                })?)
+            }
             Some(GradeValue::Text(s)) if s.trim().is_empty() => None,
             Some(GradeValue::Text(s)) => Some(vocab.resolve_grade(s).ok_or_else(|| {
-                Error::invalid(
-                    "grade",
-                    codes::INVALID_VALUE,
-                    format!("grade must be 1–12 (or \"lớp N\"), got {s:?}"),
-                )
+                Error::invalid("grade", codes::INVALID_VALUE, format!("grade must be 1–12 (or \"lớp N\"), got {s:?}"))
             })?),
         };
         let series = resolve(&vocab.series, "series", self.series.as_deref())?;
-        let resource_type = resolve(
-            &vocab.resource_types,
-            "resource_type",
-            self.resource_type.as_deref(),
-        )?
-        .ok_or_else(|| missing("resource_type"))?;
-        let license = resolve(&vocab.licenses, "license", self.license.as_deref())?
-            .unwrap_or_else(|| DEFAULT_LICENSE.to_owned());
+        let resource_type = resolve(&vocab.resource_types, "resource_type", self.resource_type.as_deref())?
+            .ok_or_else(|| missing("resource_type"))?;
+        let license =
+            resolve(&vocab.licenses, "license", self.license.as_deref())?.unwrap_or_else(|| DEFAULT_LICENSE.to_owned());
         let province = resolve(&vocab.provinces, "province", self.province.as_deref())?;
-        let language = match self
-            .language
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        let language = match self.language.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => DEFAULT_LANGUAGE.to_owned(),
             Some(tag) => language_tag(tag)?,
         };
         let url = match optional("url", self.url.as_deref(), limits::URL, false)? {
             None if !has_files => {
-                return Err(Error::invalid(
-                    "url",
-                    codes::MISSING_FIELD,
-                    "a material without files needs a url",
-                ));
+                return Err(Error::invalid("url", codes::MISSING_FIELD, "a material without files needs a url"));
             }
             None => None,
             Some(u) => Some(http_url(&u)?),
@@ -205,21 +168,11 @@ impl ImportRecord {
             grade,
             series,
             resource_type,
-            chapter: optional(
-                "chapter",
-                self.chapter.as_deref(),
-                limits::SHORT_TEXT,
-                false,
-            )?,
+            chapter: optional("chapter", self.chapter.as_deref(), limits::SHORT_TEXT, false)?,
             lesson: optional("lesson", self.lesson.as_deref(), limits::SHORT_TEXT, false)?,
             keywords: list("keywords", self.keywords.as_deref())?,
             authors: list("authors", self.authors.as_deref())?,
-            organization: optional(
-                "organization",
-                self.organization.as_deref(),
-                limits::SHORT_TEXT,
-                false,
-            )?,
+            organization: optional("organization", self.organization.as_deref(), limits::SHORT_TEXT, false)?,
             province,
             license,
             language,
@@ -232,20 +185,11 @@ fn missing(field: &str) -> Error {
     Error::invalid(field, codes::MISSING_FIELD, format!("{field} is required"))
 }
 
-fn optional(
-    field: &str,
-    value: Option<&str>,
-    max: usize,
-    multiline: bool,
-) -> Result<Option<String>, Error> {
+fn optional(field: &str, value: Option<&str>, max: usize, multiline: bool) -> Result<Option<String>, Error> {
     let Some(value) = value else { return Ok(None) };
     let cleaned = clean(value, multiline);
     if cleaned.chars().count() > max {
-        return Err(Error::invalid(
-            field,
-            codes::TOO_LONG,
-            format!("{field} is longer than {max} characters"),
-        ));
+        return Err(Error::invalid(field, codes::TOO_LONG, format!("{field} is longer than {max} characters")));
     }
     Ok(Some(cleaned).filter(|s| !s.is_empty()))
 }
@@ -254,11 +198,7 @@ fn required(field: &str, value: Option<&str>, max: usize) -> Result<String, Erro
     optional(field, value, max, false)?.ok_or_else(|| missing(field))
 }
 
-fn resolve(
-    vocab: &crate::vocab::Vocabulary,
-    field: &str,
-    value: Option<&str>,
-) -> Result<Option<String>, Error> {
+fn resolve(vocab: &crate::vocab::Vocabulary, field: &str, value: Option<&str>) -> Result<Option<String>, Error> {
     let Some(value) = value.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
@@ -291,10 +231,7 @@ fn list(field: &str, values: Option<&[String]>) -> Result<Vec<String>, Error> {
             return Err(Error::invalid(
                 format!("{field}[{i}]"),
                 codes::TOO_LONG,
-                format!(
-                    "{field}[{i}] is longer than {} characters",
-                    limits::LIST_ITEM
-                ),
+                format!("{field}[{i}] is longer than {} characters", limits::LIST_ITEM),
             ));
         }
         if !item.is_empty() && !out.contains(&item) {
@@ -309,9 +246,7 @@ fn language_tag(tag: &str) -> Result<String, Error> {
     let primary = parts.next().unwrap_or_default();
     let ok = (2..=3).contains(&primary.len())
         && primary.chars().all(|c| c.is_ascii_alphabetic())
-        && parts
-            .clone()
-            .all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+        && parts.clone().all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
     if !ok {
         return Err(Error::invalid(
             "language",
@@ -329,17 +264,11 @@ fn language_tag(tag: &str) -> Result<String, Error> {
 
 fn http_url(url: &str) -> Result<String, Error> {
     let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"));
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
     let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
     match host {
         Some(h) if !h.is_empty() && !url.contains(char::is_whitespace) => Ok(url.to_owned()),
-        _ => Err(Error::invalid(
-            "url",
-            codes::INVALID_VALUE,
-            format!("{url:?} is not an http or https link"),
-        )),
+        _ => Err(Error::invalid("url", codes::INVALID_VALUE, format!("{url:?} is not an http or https link"))),
     }
 }
 
@@ -446,11 +375,7 @@ mod tests {
     fn errors_name_the_field() {
         let v = vocab();
         let cases = [
-            (
-                r#"{"subject":"toan","resource_type":"video","url":"https://a.vn"}"#,
-                "title",
-                codes::MISSING_FIELD,
-            ),
+            (r#"{"subject":"toan","resource_type":"video","url":"https://a.vn"}"#, "title", codes::MISSING_FIELD),
             (
                 r#"{"title":"t","subject":"thiên văn","resource_type":"video","url":"https://a.vn"}"#,
                 "subject",
@@ -461,11 +386,7 @@ mod tests {
                 "grade",
                 codes::INVALID_VALUE,
             ),
-            (
-                r#"{"title":"t","subject":"toan","resource_type":"video"}"#,
-                "url",
-                codes::MISSING_FIELD,
-            ),
+            (r#"{"title":"t","subject":"toan","resource_type":"video"}"#, "url", codes::MISSING_FIELD),
             (
                 r#"{"title":"t","subject":"toan","resource_type":"video","url":"ftp://a.vn"}"#,
                 "url",
@@ -480,10 +401,7 @@ mod tests {
         for (json, field, code) in cases {
             let err = record(json).validate(&v, false).unwrap_err();
             assert_eq!(err.field(), Some(field), "{json}");
-            assert!(
-                matches!(err, Error::Invalid { code: c, .. } if c == code),
-                "{json}: {err}"
-            );
+            assert!(matches!(err, Error::Invalid { code: c, .. } if c == code), "{json}: {err}");
         }
     }
 
@@ -493,18 +411,14 @@ mod tests {
         assert_eq!(err.field(), Some("titel"));
         let err = ImportRecord::from_json(r#"{"title":"x","keywords":"a"}"#).unwrap_err();
         assert_eq!(err.field(), Some("keywords"));
-        let err = ImportRecord::from_json(r#"{"title":"x","files":[{"path":"a","size":1}]}"#)
-            .unwrap_err();
+        let err = ImportRecord::from_json(r#"{"title":"x","files":[{"path":"a","size":1}]}"#).unwrap_err();
         assert!(err.field().unwrap().starts_with("files"), "{err:?}");
         assert!(ImportRecord::from_json("{not json").is_err());
     }
 
     #[test]
     fn display_names_lose_paths_and_controls_but_keep_vietnamese() {
-        assert_eq!(
-            display_file_name("C:\\Users\\gv\\Bài giảng Hoá 10.pptx"),
-            "Bài giảng Hoá 10.pptx"
-        );
+        assert_eq!(display_file_name("C:\\Users\\gv\\Bài giảng Hoá 10.pptx"), "Bài giảng Hoá 10.pptx");
         assert_eq!(display_file_name("../../etc/passwd"), "passwd");
         assert_eq!(display_file_name("a\u{0000}b.pdf"), "ab.pdf");
         assert_eq!(display_file_name("  ..  "), "tep");

@@ -26,11 +26,7 @@ pub fn clean(s: &str, keep_newlines: bool) -> String {
     let mut pending: Option<char> = None;
     for c in s.nfc() {
         if c.is_whitespace() {
-            let sep = if keep_newlines && c == '\n' {
-                '\n'
-            } else {
-                ' '
-            };
+            let sep = if keep_newlines && c == '\n' { '\n' } else { ' ' };
             pending = match pending {
                 Some('\n') => Some('\n'),
                 _ => Some(sep),
@@ -123,9 +119,7 @@ struct Letter {
 
 impl Letter {
     fn has_quality_mark(&self) -> bool {
-        self.marks
-            .iter()
-            .any(|&m| matches!(m, CIRCUMFLEX | BREVE | HORN))
+        self.marks.iter().any(|&m| matches!(m, CIRCUMFLEX | BREVE | HORN))
     }
     fn is_horn(&self) -> bool {
         self.marks.contains(&HORN)
@@ -147,10 +141,7 @@ pub fn exact_word(word: &str) -> String {
                 last.marks.push(c);
             }
         } else {
-            letters.push(Letter {
-                base: c,
-                marks: Vec::new(),
-            });
+            letters.push(Letter { base: c, marks: Vec::new() });
         }
     }
     let Some(tone) = tone else {
@@ -185,26 +176,16 @@ fn tone_position(letters: &[Letter]) -> Option<usize> {
             start += 1;
         }
     }
-    let end = letters[start..]
-        .iter()
-        .position(|l| !is_vowel(l.base))
-        .map_or(letters.len(), |p| start + p);
+    let end = letters[start..].iter().position(|l| !is_vowel(l.base)).map_or(letters.len(), |p| start + p);
     // Anything after the coda that is a vowel again means this is not one syllable.
     if letters[end..].iter().any(|l| is_vowel(l.base)) {
         return None;
     }
     let nucleus = start..end;
     // A vowel with a quality mark takes the tone; in "ươ" the second one (ơ).
-    let marked: Vec<usize> = nucleus
-        .clone()
-        .filter(|&i| letters[i].has_quality_mark())
-        .collect();
+    let marked: Vec<usize> = nucleus.clone().filter(|&i| letters[i].has_quality_mark()).collect();
     if let Some(&last) = marked.last() {
-        let pick = if marked.len() > 1 && letters[marked[0]].is_horn() {
-            last
-        } else {
-            marked[0]
-        };
+        let pick = if marked.len() > 1 && letters[marked[0]].is_horn() { last } else { marked[0] };
         return Some(pick);
     }
     let len = nucleus.len();
@@ -214,11 +195,7 @@ fn tone_position(letters: &[Letter]) -> Option<usize> {
         _ if has_coda => end - 1,
         2 => {
             let pair = (letters[start].base, letters[start + 1].base);
-            if matches!(pair, ('o', 'a') | ('o', 'e') | ('u', 'y')) {
-                start + 1
-            } else {
-                start
-            }
+            if matches!(pair, ('o', 'a') | ('o', 'e') | ('u', 'y')) { start + 1 } else { start }
         }
         _ => start + 1,
     })
@@ -242,8 +219,7 @@ pub fn fold_word(word: &str) -> String {
 
 /// Whether `word` carries any diacritic (tone or quality mark, or đ).
 pub fn has_diacritics(word: &str) -> bool {
-    word.nfd()
-        .any(|c| is_combining_mark(c) || c == 'đ' || c == 'Đ')
+    word.nfd().any(|c| is_combining_mark(c) || c == 'đ' || c == 'Đ')
 }
 
 /// A key under which spellings of a name compare equal: folded words joined by '-'.
@@ -272,18 +248,12 @@ mod tests {
     fn nfc_joins_decomposed_text() {
         let nfd = "Kie\u{302}\u{309}m tra";
         assert_eq!(nfc(nfd), "Kiểm tra");
-        assert_eq!(
-            words(nfd).collect::<Vec<_>>(),
-            vec!["Kie\u{302}\u{309}m", "tra"]
-        );
+        assert_eq!(words(nfd).collect::<Vec<_>>(), vec!["Kie\u{302}\u{309}m", "tra"]);
     }
 
     #[test]
     fn clean_collapses_space_and_drops_controls() {
-        assert_eq!(
-            clean("  Bài\t 1:\u{0007} Tập\u{200B} hợp \n\n ", false),
-            "Bài 1: Tập hợp"
-        );
+        assert_eq!(clean("  Bài\t 1:\u{0007} Tập\u{200B} hợp \n\n ", false), "Bài 1: Tập hợp");
         assert_eq!(clean("Dòng 1\n\n  Dòng 2", true), "Dòng 1\nDòng 2");
     }
 
@@ -324,10 +294,7 @@ mod tests {
 
     #[test]
     fn exact_keeps_distinct_words_distinct() {
-        let forms: Vec<String> = ["dương", "đường", "dưỡng", "duong"]
-            .iter()
-            .map(|w| exact_word(w))
-            .collect();
+        let forms: Vec<String> = ["dương", "đường", "dưỡng", "duong"].iter().map(|w| exact_word(w)).collect();
         for (i, a) in forms.iter().enumerate() {
             for b in &forms[i + 1..] {
                 assert_ne!(a, b);

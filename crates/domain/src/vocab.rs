@@ -36,10 +36,7 @@ pub struct Vocabulary {
 impl Vocabulary {
     /// Builds a vocabulary and checks that no two terms share a code, label or alias.
     pub fn new(kind: &'static str, file: &str, terms: Vec<Term>) -> Result<Self, Error> {
-        let err = |message: String| Error::Vocabulary {
-            file: file.to_owned(),
-            message,
-        };
+        let err = |message: String| Error::Vocabulary { file: file.to_owned(), message };
         if terms.is_empty() {
             return Err(err("no terms".into()));
         }
@@ -51,21 +48,12 @@ impl Vocabulary {
             if let Some([a, b]) = term.grades
                 && (a < 1 || b > 12 || a > b)
             {
-                return Err(err(format!(
-                    "term {:?}: grades must be within 1..=12",
-                    term.code
-                )));
+                return Err(err(format!("term {:?}: grades must be within 1..=12", term.code)));
             }
-            for name in std::iter::once(&term.code)
-                .chain([&term.label])
-                .chain(&term.aliases)
-            {
+            for name in std::iter::once(&term.code).chain([&term.label]).chain(&term.aliases) {
                 let key = match_key(name);
                 if key.is_empty() {
-                    return Err(err(format!(
-                        "term {:?}: name {name:?} has no letters or digits",
-                        term.code
-                    )));
+                    return Err(err(format!("term {:?}: name {name:?} has no letters or digits", term.code)));
                 }
                 if let Some(&other) = by_key.get(&key)
                     && other != i
@@ -78,20 +66,13 @@ impl Vocabulary {
                 by_key.insert(key, i);
             }
         }
-        Ok(Vocabulary {
-            kind,
-            terms,
-            by_key,
-        })
+        Ok(Vocabulary { kind, terms, by_key })
     }
 
     /// Parses a vocabulary file: a TOML array of tables under `table` (`[[term]]`).
     pub fn parse(kind: &'static str, file: &str, table: &str, text: &str) -> Result<Self, Error> {
         let mut doc: HashMap<String, Vec<Term>> =
-            toml::from_str(text).map_err(|e| Error::Vocabulary {
-                file: file.to_owned(),
-                message: e.to_string(),
-            })?;
+            toml::from_str(text).map_err(|e| Error::Vocabulary { file: file.to_owned(), message: e.to_string() })?;
         let terms = doc.remove(table).unwrap_or_default();
         if let Some(other) = doc.keys().next() {
             return Err(Error::Vocabulary {
@@ -141,36 +122,12 @@ pub struct Vocabularies {
 
 /// The vocabulary files: (file name, TOML table, embedded default text).
 pub const FILES: [(&str, &str, &str); 6] = [
-    (
-        "subjects.toml",
-        "term",
-        include_str!("../../../config/vocabularies/subjects.toml"),
-    ),
-    (
-        "grades.toml",
-        "level",
-        include_str!("../../../config/vocabularies/grades.toml"),
-    ),
-    (
-        "series.toml",
-        "term",
-        include_str!("../../../config/vocabularies/series.toml"),
-    ),
-    (
-        "resource_types.toml",
-        "term",
-        include_str!("../../../config/vocabularies/resource_types.toml"),
-    ),
-    (
-        "licenses.toml",
-        "term",
-        include_str!("../../../config/vocabularies/licenses.toml"),
-    ),
-    (
-        "provinces.toml",
-        "term",
-        include_str!("../../../config/vocabularies/provinces.toml"),
-    ),
+    ("subjects.toml", "term", include_str!("../../../config/vocabularies/subjects.toml")),
+    ("grades.toml", "level", include_str!("../../../config/vocabularies/grades.toml")),
+    ("series.toml", "term", include_str!("../../../config/vocabularies/series.toml")),
+    ("resource_types.toml", "term", include_str!("../../../config/vocabularies/resource_types.toml")),
+    ("licenses.toml", "term", include_str!("../../../config/vocabularies/licenses.toml")),
+    ("provinces.toml", "term", include_str!("../../../config/vocabularies/provinces.toml")),
 ];
 
 impl Vocabularies {
@@ -193,12 +150,7 @@ impl Vocabularies {
                 _ => "province",
             };
             let text = override_text(file);
-            parsed.push(Vocabulary::parse(
-                kind,
-                file,
-                table,
-                text.as_deref().unwrap_or(default),
-            )?);
+            parsed.push(Vocabulary::parse(kind, file, table, text.as_deref().unwrap_or(default))?);
         }
         let mut it = parsed.into_iter();
         let mut next = || it.next().expect("one vocabulary per file");
@@ -232,10 +184,7 @@ impl Vocabularies {
 
     /// The school level of a grade.
     pub fn level_of_grade(&self, grade: u8) -> Option<&Term> {
-        self.levels
-            .terms()
-            .iter()
-            .find(|t| t.grades.is_some_and(|[a, b]| (a..=b).contains(&grade)))
+        self.levels.terms().iter().find(|t| t.grades.is_some_and(|[a, b]| (a..=b).contains(&grade)))
     }
 
     /// The display label of a grade ("Lớp 10").
@@ -259,42 +208,15 @@ mod tests {
     #[test]
     fn values_match_code_label_and_alias_in_any_spelling() {
         let v = Vocabularies::embedded();
-        for s in [
-            "Hoá học",
-            "Hóa học",
-            "hoa hoc",
-            "hoa-hoc",
-            "HOÁ HỌC",
-            "Hoá",
-            "chemistry",
-        ] {
-            assert_eq!(
-                v.subjects.resolve(s).map(|t| t.code.as_str()),
-                Some("hoa-hoc"),
-                "{s}"
-            );
+        for s in ["Hoá học", "Hóa học", "hoa hoc", "hoa-hoc", "HOÁ HỌC", "Hoá", "chemistry"] {
+            assert_eq!(v.subjects.resolve(s).map(|t| t.code.as_str()), Some("hoa-hoc"), "{s}");
         }
         assert_eq!(v.subjects.resolve("Vật lý").unwrap().code, "vat-li");
-        assert_eq!(
-            v.subjects.resolve("gdcd").unwrap().code,
-            "giao-duc-cong-dan"
-        );
-        assert_eq!(
-            v.subjects.resolve("LS&ĐL").unwrap().code,
-            "lich-su-va-dia-li"
-        );
-        assert_eq!(
-            v.series
-                .resolve("Kết nối tri thức với cuộc sống")
-                .unwrap()
-                .code,
-            "kntt"
-        );
+        assert_eq!(v.subjects.resolve("gdcd").unwrap().code, "giao-duc-cong-dan");
+        assert_eq!(v.subjects.resolve("LS&ĐL").unwrap().code, "lich-su-va-dia-li");
+        assert_eq!(v.series.resolve("Kết nối tri thức với cuộc sống").unwrap().code, "kntt");
         assert_eq!(v.series.resolve("canh dieu").unwrap().code, "canh-dieu");
-        assert_eq!(
-            v.resource_types.resolve("giáo án").unwrap().code,
-            "ke-hoach-bai-day"
-        );
+        assert_eq!(v.resource_types.resolve("giáo án").unwrap().code, "ke-hoach-bai-day");
         assert_eq!(v.licenses.resolve("cc by-sa").unwrap().code, "CC-BY-SA-4.0");
         assert_eq!(v.provinces.resolve("Thanh Hóa").unwrap().code, "thanh-hoa");
         assert_eq!(v.provinces.resolve("Thanh Hoá").unwrap().code, "thanh-hoa");
@@ -323,23 +245,18 @@ mod tests {
     fn clashing_names_are_refused_with_both_codes() {
         let text = "[[term]]\ncode='a'\nlabel='Hoá'\n[[term]]\ncode='b'\nlabel='Hóa'\n";
         let err = Vocabulary::parse("subject", "x.toml", "term", text).unwrap_err();
-        assert!(
-            err.to_string().contains("\"a\"") && err.to_string().contains("\"b\""),
-            "{err}"
-        );
+        assert!(err.to_string().contains("\"a\"") && err.to_string().contains("\"b\""), "{err}");
     }
 
     #[test]
     fn operator_overrides_replace_one_file() {
         let v = Vocabularies::load(|f| {
-            (f == "series.toml")
-                .then(|| "[[term]]\ncode = \"moi\"\nlabel = \"Bộ sách mới\"\n".to_owned())
+            (f == "series.toml").then(|| "[[term]]\ncode = \"moi\"\nlabel = \"Bộ sách mới\"\n".to_owned())
         })
         .unwrap();
         assert_eq!(v.series.terms().len(), 1);
         assert!(v.subjects.resolve("toán").is_some());
-        let bad =
-            Vocabularies::load(|f| (f == "series.toml").then(|| "[[term]]\ncode = 1\n".to_owned()));
+        let bad = Vocabularies::load(|f| (f == "series.toml").then(|| "[[term]]\ncode = 1\n".to_owned()));
         assert!(bad.unwrap_err().to_string().contains("series.toml"));
     }
 }

@@ -84,34 +84,18 @@ const TYPES: [(&str, u32); 11] = [
     ("sach-dien-tu", 1),
     ("am-thanh", 2),
 ];
-const SERIES: [(&str, &str, u32); 4] = [
-    ("kntt", "KNTT", 42),
-    ("ctst", "CTST", 28),
-    ("canh-dieu", "Cánh Diều", 22),
-    ("", "", 8),
-];
+const SERIES: [(&str, &str, u32); 4] =
+    [("kntt", "KNTT", 42), ("ctst", "CTST", 28), ("canh-dieu", "Cánh Diều", 22), ("", "", 8)];
 /// Main subjects are taught (and shared) more.
-const MAIN_SUBJECTS: [&str; 8] = [
-    "toan",
-    "ngu-van",
-    "tieng-viet",
-    "tieng-anh",
-    "khoa-hoc-tu-nhien",
-    "vat-li",
-    "hoa-hoc",
-    "lich-su-va-dia-li",
-];
+const MAIN_SUBJECTS: [&str; 8] =
+    ["toan", "ngu-van", "tieng-viet", "tieng-anh", "khoa-hoc-tu-nhien", "vat-li", "hoa-hoc", "lich-su-va-dia-li"];
 
-const FAMILY: [&str; 14] = [
-    "Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ",
-    "Hồ", "Ngô",
-];
-const MIDDLE: [&str; 10] = [
-    "Thị", "Văn", "Minh", "Thanh", "Ngọc", "Hữu", "Đức", "Thu", "Quang", "Hoài",
-];
+const FAMILY: [&str; 14] =
+    ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô"];
+const MIDDLE: [&str; 10] = ["Thị", "Văn", "Minh", "Thanh", "Ngọc", "Hữu", "Đức", "Thu", "Quang", "Hoài"];
 const GIVEN: [&str; 20] = [
-    "An", "Bình", "Chi", "Dũng", "Giang", "Hà", "Hải", "Hạnh", "Hoa", "Hùng", "Lan", "Linh",
-    "Long", "Mai", "Nam", "Phương", "Quân", "Thảo", "Trang", "Tuấn",
+    "An", "Bình", "Chi", "Dũng", "Giang", "Hà", "Hải", "Hạnh", "Hoa", "Hùng", "Lan", "Linh", "Long", "Mai", "Nam",
+    "Phương", "Quân", "Thảo", "Trang", "Tuấn",
 ];
 const SCHOOL_NAMES: [&str; 16] = [
     "Lê Quý Đôn",
@@ -131,13 +115,7 @@ const SCHOOL_NAMES: [&str; 16] = [
     "Ngô Quyền",
     "Hoàng Hoa Thám",
 ];
-const EXAMS: [&str; 5] = [
-    "giữa kì I",
-    "cuối kì I",
-    "giữa kì II",
-    "cuối kì II",
-    "15 phút",
-];
+const EXAMS: [&str; 5] = ["giữa kì I", "cuối kì I", "giữa kì II", "cuối kì II", "15 phút"];
 
 /// Rewrites new-style tone placement to the old style at the end of a syllable ("hoà" →
 /// "hòa", "thuý" → "thúy", "khoẻ" → "khỏe"), as many teachers still type.
@@ -163,11 +141,7 @@ pub fn old_tone_style(text: &str) -> String {
     let mut rest = text;
     while let Some(c) = rest.chars().next() {
         let replaced = PAIRS.iter().find(|(new, _)| {
-            rest.starts_with(new)
-                && !rest[new.len()..]
-                    .chars()
-                    .next()
-                    .is_some_and(char::is_alphabetic)
+            rest.starts_with(new) && !rest[new.len()..].chars().next().is_some_and(char::is_alphabetic)
         });
         match replaced {
             // "qu" + vowel keeps its tone on the vowel in both styles.
@@ -184,6 +158,26 @@ pub fn old_tone_style(text: &str) -> String {
     out
 }
 
+/// Terms of the 2018 textbooks and the older spellings many teachers still write.
+const OLD_TERMS: [(&str, &str); 10] = [
+    ("Amino acid", "Amino axit"),
+    ("amino acid", "amino axit"),
+    ("Ester", "Este"),
+    ("ester", "este"),
+    ("Amine", "Amin"),
+    ("amine", "amin"),
+    ("olymer", "olime"),
+    ("lucose", "lucozơ"),
+    ("accharose", "accarozơ"),
+    ("itrogen", "itơ"),
+];
+
+/// `text` with the older spellings of textbook terms ("ester" → "este", "Newton" → "Niu-tơn").
+pub fn old_terms(text: &str) -> String {
+    let s = text.replace("Cellulose", "Xenlulozơ").replace("cellulose", "xenlulozơ").replace("Newton", "Niu-tơn");
+    OLD_TERMS.iter().fold(s, |s, (new, old)| s.replace(new, old))
+}
+
 /// Generates records.
 pub struct Generator {
     courses: Vec<Course>,
@@ -196,38 +190,15 @@ pub struct Generator {
 
 impl Generator {
     pub fn new(seed: u64) -> Generator {
-        let courses = toml::from_str::<Curriculum>(CURRICULUM)
-            .expect("curriculum.toml is valid (tested)")
-            .course;
-        let weights = courses
-            .iter()
-            .map(|c| {
-                if MAIN_SUBJECTS.contains(&c.subject.as_str()) {
-                    3
-                } else {
-                    1
-                }
-            })
-            .collect();
-        Generator {
-            courses,
-            weights,
-            vocab: Vocabularies::embedded(),
-            rng: Rng::new(seed),
-            seed,
-            next: 0,
-        }
+        let courses = toml::from_str::<Curriculum>(CURRICULUM).expect("curriculum.toml is valid (tested)").course;
+        let weights = courses.iter().map(|c| if MAIN_SUBJECTS.contains(&c.subject.as_str()) { 3 } else { 1 }).collect();
+        Generator { courses, weights, vocab: Vocabularies::embedded(), rng: Rng::new(seed), seed, next: 0 }
     }
 
     /// Courses, chapters and lessons available.
     pub fn size(&self) -> (usize, usize, usize) {
         let chapters = self.courses.iter().map(|c| c.chapters.len()).sum();
-        let lessons = self
-            .courses
-            .iter()
-            .flat_map(|c| &c.chapters)
-            .map(|ch| ch.lessons.len())
-            .sum();
+        let lessons = self.courses.iter().flat_map(|c| &c.chapters).map(|ch| ch.lessons.len()).sum();
         (self.courses.len(), chapters, lessons)
     }
 
@@ -243,29 +214,17 @@ impl Generator {
         let chapter_no = self.rng.below(course.chapters.len());
         let chapter = &course.chapters[chapter_no];
         let lesson_in_chapter = self.rng.below(chapter.lessons.len());
-        let lesson_no = course.chapters[..chapter_no]
-            .iter()
-            .map(|c| c.lessons.len())
-            .sum::<usize>()
-            + lesson_in_chapter
-            + 1;
+        let lesson_no =
+            course.chapters[..chapter_no].iter().map(|c| c.lessons.len()).sum::<usize>() + lesson_in_chapter + 1;
         let lesson = &chapter.lessons[lesson_in_chapter];
         let (subject, grade) = (course.subject.clone(), course.grade);
         let subject_label = self.vocab.subjects.label(&subject).to_owned();
         let (series, series_short, _) = SERIES[self.rng.weighted(&SERIES.map(|s| s.2))];
         let rtype = TYPES[self.rng.weighted(&TYPES.map(|t| t.1))].0;
         let sub = short_subject(&subject_label);
-        let s = if series.is_empty() {
-            String::new()
-        } else {
-            format!(" {series_short}")
-        };
+        let s = if series.is_empty() { String::new() } else { format!(" {series_short}") };
         let roman = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX"];
-        let chapter_label = format!(
-            "Chương {}. {}",
-            roman.get(chapter_no).copied().unwrap_or("X"),
-            chapter.title
-        );
+        let chapter_label = format!("Chương {}. {}", roman.get(chapter_no).copied().unwrap_or("X"), chapter.title);
         let lesson_label = format!("Bài {lesson_no}. {lesson}");
         let r = &mut self.rng;
         let title = match rtype {
@@ -301,7 +260,11 @@ impl Generator {
             _ => format!("Tài liệu tham khảo {sub} {grade}: {lesson}"),
         };
         let old_style = r.chance(35);
-        let styled = |t: String| if old_style { old_tone_style(&t) } else { t };
+        let old_words = r.chance(40);
+        let styled = |t: String| {
+            let t = if old_style { old_tone_style(&t) } else { t };
+            if old_words { old_terms(&t) } else { t }
+        };
         let description = match r.below(3) {
             0 => format!(
                 "{} môn {subject_label} lớp {grade}{}, {chapter_label}. Nội dung: {lesson}; có mục tiêu, hoạt động và câu hỏi kiểm tra đánh giá.",
@@ -319,14 +282,8 @@ impl Generator {
                 "Soạn theo chương trình GDPT 2018: {lesson}. Gồm phần khởi động, hình thành kiến thức, luyện tập và vận dụng."
             ),
         };
-        let keywords = vec![
-            subject_label.clone(),
-            format!("lớp {grade}"),
-            lesson.to_lowercase(),
-        ];
-        let province = self.vocab.provinces.terms()[self.rng.below(34)]
-            .code
-            .clone();
+        let keywords = vec![subject_label.clone(), format!("lớp {grade}"), lesson.to_lowercase()];
+        let province = self.vocab.provinces.terms()[self.rng.below(34)].code.clone();
         let level_school = match grade {
             1..=5 => "Trường Tiểu học",
             6..=9 => "Trường THCS",
@@ -397,9 +354,7 @@ mod tests {
         let mut types = std::collections::HashSet::new();
         for r in &a {
             let rec = ImportRecord::from_json(&r.to_string()).unwrap();
-            let meta = rec
-                .validate(&vocab, false)
-                .unwrap_or_else(|e| panic!("{r}: {e}"));
+            let meta = rec.validate(&vocab, false).unwrap_or_else(|e| panic!("{r}: {e}"));
             subjects.insert(meta.subject);
             grades.insert(meta.grade.unwrap());
             types.insert(meta.resource_type);
@@ -412,14 +367,16 @@ mod tests {
     }
 
     #[test]
+    fn older_spellings_of_textbook_terms() {
+        assert_eq!(
+            old_terms("Ester – lipid; Cellulose và glucose; định luật Newton"),
+            "Este – lipid; Xenlulozơ và glucozơ; định luật Niu-tơn"
+        );
+    }
+
+    #[test]
     fn old_style_tones_only_at_syllable_ends() {
-        assert_eq!(
-            old_tone_style("Hoà tan, thuỷ phân; khoẻ mạnh"),
-            "Hòa tan, thủy phân; khỏe mạnh"
-        );
-        assert_eq!(
-            old_tone_style("hoàn thành, quý, Hoá học"),
-            "hoàn thành, quý, Hóa học"
-        );
+        assert_eq!(old_tone_style("Hoà tan, thuỷ phân; khoẻ mạnh"), "Hòa tan, thủy phân; khỏe mạnh");
+        assert_eq!(old_tone_style("hoàn thành, quý, Hoá học"), "hoàn thành, quý, Hóa học");
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hoclieu_api::{App, DownloadCounter, Settings};
+use hoclieu_api::{App, DownloadCounter, SearchLog, Settings};
 use hoclieu_domain::Scope;
 use hoclieu_index::{Indexer, SearchIndex};
 use hoclieu_ingest::Ingest;
@@ -22,32 +22,20 @@ const ERRORS_SHOWN: usize = 100;
 
 fn bar(len: u64, template: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template(template)
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
+    pb.set_style(ProgressStyle::with_template(template).expect("a valid template").progress_chars("=> "));
     pb
 }
 
-pub async fn serve(
-    g: &Global,
-    mut config: Config,
-    bind: Option<String>,
-    demo: Option<PathBuf>,
-) -> Result<ExitCode> {
+pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: Option<PathBuf>) -> Result<ExitCode> {
     if let Some(b) = bind {
-        b.parse::<std::net::SocketAddr>().map_err(|_| {
-            Error::Message(format!(
-                "--bind must be HOST:PORT with an IP address, got {b:?}"
-            ))
-        })?;
+        b.parse::<std::net::SocketAddr>()
+            .map_err(|_| Error::Message(format!("--bind must be HOST:PORT with an IP address, got {b:?}")))?;
         config.server.bind = b;
     }
     let vocab = context::vocabularies(&config)?;
     let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
     let storage = context::storage(&config, &g.data_dir)?;
-    let index = SearchIndex::open(&config.index_dir(&g.data_dir))?;
+    let index = SearchIndex::open(&config.index_dir(&g.data_dir), context::language(&config, vocab.clone())?)?;
     let ingest = Ingest::new(db.clone(), storage.clone(), vocab.clone());
 
     if let Some(demo) = demo {
@@ -77,6 +65,12 @@ pub async fn serve(
         tokio::spawn(async move { downloads.run(db, every).await })
     };
 
+    let search_log = Arc::new(SearchLog::default());
+    let log_writer = {
+        let (search_log, db) = (search_log.clone(), db.clone());
+        let keep = Duration::from_secs(config.search.query_log_days.max(1) * 86_400);
+        tokio::spawn(async move { search_log.run(db, Duration::from_secs(1), keep).await })
+    };
     let listener = std::net::TcpListener::bind(&config.server.bind)
         .map_err(|e| Error::Message(format!("cannot listen on {}: {e}", config.server.bind)))?;
     let addr = listener.local_addr()?;
@@ -88,9 +82,11 @@ pub async fn serve(
         vocab,
         index_wake: wake,
         downloads: downloads.clone(),
+        search_log: search_log.clone(),
         settings: Settings {
             max_upload_bytes: config.server.max_upload_bytes,
             workers: config.server.workers,
+            query_log: config.search.query_log,
         },
     };
     let server = hoclieu_api::server(app, listener)?;
@@ -99,7 +95,9 @@ pub async fn serve(
     server.await?;
     follower.abort();
     flusher.abort();
+    log_writer.abort();
     downloads.flush(&db).await;
+    search_log.flush(&db).await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -107,12 +105,9 @@ pub async fn import(g: &Global, config: Config, file: &Path) -> Result<ExitCode>
     let vocab = context::vocabularies(&config)?;
     let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
     let storage = context::storage(&config, &g.data_dir)?;
-    let ingest = Ingest::new(db.clone(), storage, vocab);
+    let ingest = Ingest::new(db.clone(), storage, vocab.clone());
     let started = Instant::now();
-    let pb = bar(
-        0,
-        "{spinner} [{elapsed_precise}] [{bar:40}] {bytes}/{total_bytes} {msg}",
-    );
+    let pb = bar(0, "{spinner} [{elapsed_precise}] [{bar:40}] {bytes}/{total_bytes} {msg}");
     let report = ingest
         .import_jsonl(file, |p| {
             pb.set_length(p.total_bytes);
@@ -126,10 +121,7 @@ pub async fn import(g: &Global, config: Config, file: &Path) -> Result<ExitCode>
         eprintln!("{}: {e}", file.display());
     }
     if report.errors.len() > ERRORS_SHOWN {
-        eprintln!(
-            "… and {} more failed lines",
-            report.errors.len() - ERRORS_SHOWN
-        );
+        eprintln!("… and {} more failed lines", report.errors.len() - ERRORS_SHOWN);
     }
     println!(
         "Imported {} lines in {secs:.1} s ({:.0} lines/s): {} created, {} updated, {} unchanged, {} failed; {} files stored.",
@@ -143,36 +135,27 @@ pub async fn import(g: &Global, config: Config, file: &Path) -> Result<ExitCode>
     );
 
     // Bring the index up to date here, unless a running server owns it (it follows by itself).
-    let index = SearchIndex::open(&config.index_dir(&g.data_dir))?;
+    let index = SearchIndex::open(&config.index_dir(&g.data_dir), context::language(&config, vocab)?)?;
     match Indexer::acquire(&index, config.index.writer_memory_mb) {
         Ok(mut indexer) => {
             let spinner = bar(0, "{spinner} indexing… {elapsed}");
             spinner.enable_steady_tick(Duration::from_millis(120));
             let applied = indexer.catch_up(&db).await?;
             spinner.finish_and_clear();
-            println!(
-                "Search index updated ({applied} changes, {} documents).",
-                index.num_docs()
-            );
+            println!("Search index updated ({applied} changes, {} documents).", index.num_docs());
         }
         Err(hoclieu_index::Error::Locked(_)) => {
-            println!(
-                "A running `hoclieu serve` owns the search index: it will index these materials within seconds."
-            );
+            println!("A running `hoclieu serve` owns the search index: it will index these materials within seconds.");
         }
         Err(e) => return Err(e.into()),
     }
-    Ok(if report.errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 pub async fn reindex(g: &Global, config: Config) -> Result<ExitCode> {
     let db = context::database(&config, &g.data_dir, Schema::RequireCurrent).await?;
     let dir = config.index_dir(&g.data_dir);
-    let index = SearchIndex::open(&dir)?;
+    let index = SearchIndex::open(&dir, context::language(&config, context::vocabularies(&config)?)?)?;
     let mut indexer = match Indexer::acquire(&index, config.index.writer_memory_mb) {
         Ok(i) => i,
         Err(hoclieu_index::Error::Locked(_)) => {
@@ -185,10 +168,7 @@ pub async fn reindex(g: &Global, config: Config) -> Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     let started = Instant::now();
-    let pb = bar(
-        0,
-        "{spinner} [{elapsed_precise}] [{bar:40}] {pos}/{len} materials ({per_sec})",
-    );
+    let pb = bar(0, "{spinner} [{elapsed_precise}] [{bar:40}] {pos}/{len} materials ({per_sec})");
     let total = indexer
         .rebuild(&db, |done, total| {
             pb.set_length(total);
@@ -214,11 +194,7 @@ pub async fn migrate(g: &Global, config: Config) -> Result<ExitCode> {
     if pending.is_empty() {
         println!("The database {url} is up to date.");
     } else {
-        println!(
-            "Applied {} migration(s) to {url}: {}",
-            pending.len(),
-            pending.join(", ")
-        );
+        println!("Applied {} migration(s) to {url}: {}", pending.len(), pending.join(", "));
     }
     db.close().await?;
     Ok(ExitCode::SUCCESS)
@@ -226,16 +202,10 @@ pub async fn migrate(g: &Global, config: Config) -> Result<ExitCode> {
 
 pub fn check_config(g: &Global, config: Config) -> Result<ExitCode> {
     let vocab = context::vocabularies(&config)?;
-    println!(
-        "# Effective configuration (secrets masked)\n{}",
-        config.to_masked_toml()
-    );
+    println!("# Effective configuration (secrets masked)\n{}", config.to_masked_toml());
     println!("# Resolved");
     println!("# data directory: {}", g.data_dir.display());
-    println!(
-        "# database: {}",
-        crate::config::mask_url(&config.database_url(&g.data_dir))
-    );
+    println!("# database: {}", crate::config::mask_url(&config.database_url(&g.data_dir)));
     println!("# objects: {}", config.objects_dir(&g.data_dir).display());
     println!("# index: {}", config.index_dir(&g.data_dir).display());
     println!(
@@ -249,12 +219,7 @@ pub fn check_config(g: &Global, config: Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn apikey_create(
-    g: &Global,
-    config: Config,
-    name: &str,
-    scopes: &[Scope],
-) -> Result<ExitCode> {
+pub async fn apikey_create(g: &Global, config: Config, name: &str, scopes: &[Scope]) -> Result<ExitCode> {
     let name = hoclieu_domain::text::clean(name, false);
     if name.is_empty() {
         return Err(Error::Message("--name must not be empty".into()));
@@ -275,16 +240,11 @@ pub async fn apikey_create(
 
 pub async fn apikey_list(g: &Global, config: Config) -> Result<ExitCode> {
     let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
-    println!(
-        "{:<36}  {:<11}  {:<19}  {:<19}  {:<8}  name",
-        "id", "prefix", "created", "last used", "state"
-    );
+    println!("{:<36}  {:<11}  {:<19}  {:<19}  {:<8}  name", "id", "prefix", "created", "last used", "state");
     for k in db.list_api_keys().await? {
         let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
         let fmt = |t: Option<chrono::DateTime<chrono::Utc>>| {
-            t.map_or("-".to_owned(), |t| {
-                t.format("%Y-%m-%d %H:%M:%S").to_string()
-            })
+            t.map_or("-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
         };
         println!(
             "{:<36}  {:<11}  {:<19}  {:<19}  {:<8}  {} [{}]",
@@ -292,11 +252,7 @@ pub async fn apikey_list(g: &Global, config: Config) -> Result<ExitCode> {
             k.prefix,
             fmt(Some(k.created_at)),
             fmt(k.last_used_at),
-            if k.revoked_at.is_some() {
-                "revoked"
-            } else {
-                "active"
-            },
+            if k.revoked_at.is_some() { "revoked" } else { "active" },
             k.name,
             scopes.join(" ")
         );
@@ -319,15 +275,9 @@ pub fn generate(count: u64, seed: u64, output: Option<&Path>) -> Result<ExitCode
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let pb = if output.is_some() {
-        bar(count, "{spinner} [{bar:40}] {pos}/{len} records")
-    } else {
-        ProgressBar::hidden()
-    };
-    for (i, record) in hoclieu_generator::Generator::new(seed)
-        .take(count as usize)
-        .enumerate()
-    {
+    let pb =
+        if output.is_some() { bar(count, "{spinner} [{bar:40}] {pos}/{len} records") } else { ProgressBar::hidden() };
+    for (i, record) in hoclieu_generator::Generator::new(seed).take(count as usize).enumerate() {
         serde_json::to_writer(&mut out, &record).map_err(|e| Error::Message(e.to_string()))?;
         out.write_all(b"\n")?;
         if i % 1000 == 0 {
@@ -336,5 +286,23 @@ pub fn generate(count: u64, seed: u64, output: Option<&Path>) -> Result<ExitCode
     }
     out.flush()?;
     pb.finish_and_clear();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hoclieu report`: the most frequent queries of the last `days` days (only those that found
+/// nothing with `zero_results`).
+pub async fn report(g: &Global, config: Config, zero_results: bool, days: u64, limit: u64) -> Result<ExitCode> {
+    let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
+    let since = chrono::Utc::now() - chrono::Duration::days(days as i64);
+    let rows = db.frequent_queries(since, zero_results, limit).await?;
+    let what = if zero_results { "that found nothing" } else { "" };
+    println!("Most frequent searches {what} in the last {days} days:");
+    if rows.is_empty() {
+        println!("(none)");
+    }
+    println!("{:>8}  {:<19}  query", "searches", "last searched");
+    for r in rows {
+        println!("{:>8}  {:<19}  {}", r.searches, r.last_seen.format("%Y-%m-%d %H:%M"), r.query);
+    }
     Ok(ExitCode::SUCCESS)
 }

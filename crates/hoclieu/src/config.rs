@@ -15,6 +15,7 @@ pub struct Config {
     pub database: Database,
     pub storage: Storage,
     pub index: Index,
+    pub search: Search,
     pub downloads: Downloads,
     pub vocabularies: Vocabularies,
     pub log: Log,
@@ -64,6 +65,13 @@ pub struct Index {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct Search {
+    pub query_log: bool,
+    pub query_log_days: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Downloads {
     pub flush_interval_ms: u64,
 }
@@ -86,20 +94,14 @@ impl Config {
         let mut figment = Figment::from(Toml::string(DEFAULTS));
         if let Some(path) = file {
             if !path.is_file() {
-                return Err(format!(
-                    "configuration file {} does not exist",
-                    path.display()
-                ));
+                return Err(format!("configuration file {} does not exist", path.display()));
             }
             figment = figment.merge(Toml::file(path));
         }
         figment = figment.merge(Env::prefixed("HOCLIEU__").split("__"));
-        let config: Config = figment.extract().map_err(|e| {
-            e.into_iter()
-                .map(|e| format!("configuration: {e}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })?;
+        let config: Config = figment
+            .extract()
+            .map_err(|e| e.into_iter().map(|e| format!("configuration: {e}")).collect::<Vec<_>>().join("\n"))?;
         config.check()?;
         Ok(config)
     }
@@ -122,12 +124,8 @@ impl Config {
                 mask_url(url)
             ));
         }
-        if self.database.max_connections == 0
-            || self.database.min_connections > self.database.max_connections
-        {
-            return Err(
-                "configuration: database.max_connections must be ≥ 1 and ≥ min_connections".into(),
-            );
+        if self.database.max_connections == 0 || self.database.min_connections > self.database.max_connections {
+            return Err("configuration: database.max_connections must be ≥ 1 and ≥ min_connections".into());
         }
         if self.server.max_upload_bytes == 0 {
             return Err("configuration: server.max_upload_bytes must be positive".into());
@@ -138,10 +136,7 @@ impl Config {
     /// The database URL, defaulting to SQLite in the data directory.
     pub fn database_url(&self, data_dir: &Path) -> String {
         if self.database.url.is_empty() {
-            format!(
-                "sqlite://{}?mode=rwc",
-                data_dir.join("hoclieu.db").display()
-            )
+            format!("sqlite://{}?mode=rwc", data_dir.join("hoclieu.db").display())
         } else {
             self.database.url.clone()
         }
@@ -164,11 +159,7 @@ impl Config {
 }
 
 fn or_default(value: &str, data_dir: &Path, name: &str) -> PathBuf {
-    if value.is_empty() {
-        data_dir.join(name)
-    } else {
-        PathBuf::from(value)
-    }
+    if value.is_empty() { data_dir.join(name) } else { PathBuf::from(value) }
 }
 
 /// `scheme://user:****@host/db`: the password of a URL replaced.
@@ -176,18 +167,12 @@ pub fn mask_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (authority, path) = rest
-        .split_once('/')
-        .map_or((rest, None), |(a, p)| (a, Some(p)));
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
     let Some((userinfo, host)) = authority.rsplit_once('@') else {
         return url.to_owned();
     };
     let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-    let masked = if userinfo.contains(':') {
-        format!("{user}:****")
-    } else {
-        user.to_owned()
-    };
+    let masked = if userinfo.contains(':') { format!("{user}:****") } else { user.to_owned() };
     match path {
         Some(p) => format!("{scheme}://{masked}@{host}/{p}"),
         None => format!("{scheme}://{masked}@{host}"),
@@ -200,14 +185,8 @@ mod tests {
 
     #[test]
     fn passwords_are_masked() {
-        assert_eq!(
-            mask_url("postgres://hoclieu:s3cr%40t@db:5432/hoclieu"),
-            "postgres://hoclieu:****@db:5432/hoclieu"
-        );
-        assert_eq!(
-            mask_url("postgres://hoclieu@db/hoclieu"),
-            "postgres://hoclieu@db/hoclieu"
-        );
+        assert_eq!(mask_url("postgres://hoclieu:s3cr%40t@db:5432/hoclieu"), "postgres://hoclieu:****@db:5432/hoclieu");
+        assert_eq!(mask_url("postgres://hoclieu@db/hoclieu"), "postgres://hoclieu@db/hoclieu");
         assert_eq!(mask_url("sqlite://data/x.db"), "sqlite://data/x.db");
     }
 

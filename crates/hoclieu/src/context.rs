@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hoclieu_db::{Db, PoolConfig};
-use hoclieu_domain::Vocabularies;
+use hoclieu_domain::{Synonyms, Vocabularies};
+use hoclieu_index::Language;
 use hoclieu_storage::Storage;
 
 use crate::config::{Backend, Config};
@@ -57,11 +58,7 @@ pub enum Schema {
 
 impl Schema {
     pub fn on_start(config: &Config) -> Schema {
-        if config.database.migrate_on_start {
-            Schema::Migrate
-        } else {
-            Schema::RequireCurrent
-        }
+        if config.database.migrate_on_start { Schema::Migrate } else { Schema::RequireCurrent }
     }
 }
 
@@ -69,12 +66,8 @@ impl Schema {
 pub async fn database(config: &Config, data_dir: &Path, schema: Schema) -> Result<Db> {
     let url = config.database_url(data_dir);
     if url.starts_with("sqlite:") && config.database.url.is_empty() {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            Error::Message(format!(
-                "cannot create the data directory {}: {e}",
-                data_dir.display()
-            ))
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| Error::Message(format!("cannot create the data directory {}: {e}", data_dir.display())))?;
     }
     let d = &config.database;
     let pool = PoolConfig {
@@ -84,18 +77,13 @@ pub async fn database(config: &Config, data_dir: &Path, schema: Schema) -> Resul
         acquire_timeout: Duration::from_secs(d.acquire_timeout_secs),
         idle_timeout: Duration::from_secs(d.idle_timeout_secs),
     };
-    let db = Db::connect(&url, &pool).await.map_err(|e| {
-        Error::Message(format!(
-            "cannot open the database {}: {e}",
-            crate::config::mask_url(&url)
-        ))
-    })?;
+    let db = Db::connect(&url, &pool)
+        .await
+        .map_err(|e| Error::Message(format!("cannot open the database {}: {e}", crate::config::mask_url(&url))))?;
     match schema {
         Schema::Migrate => db.migrate().await?,
         Schema::RequireCurrent if !db.pending_migrations().await?.is_empty() => {
-            return Err(Error::Message(
-                "the database schema is not up to date: run `hoclieu migrate` first".into(),
-            ));
+            return Err(Error::Message("the database schema is not up to date: run `hoclieu migrate` first".into()));
         }
         _ => {}
     }
@@ -109,19 +97,23 @@ pub fn storage(config: &Config, data_dir: &Path) -> Result<Storage> {
     })
 }
 
+fn vocabulary_file(config: &Config, file: &str) -> Option<String> {
+    let dir = &config.vocabularies.dir;
+    if dir.is_empty() { None } else { std::fs::read_to_string(Path::new(dir).join(file)).ok() }
+}
+
 pub fn vocabularies(config: &Config) -> Result<Arc<Vocabularies>> {
     let dir = &config.vocabularies.dir;
     if !dir.is_empty() && !Path::new(dir).is_dir() {
-        return Err(Error::Message(format!(
-            "vocabularies.dir {dir} is not a directory"
-        )));
+        return Err(Error::Message(format!("vocabularies.dir {dir} is not a directory")));
     }
-    let vocab = Vocabularies::load(|file| {
-        if dir.is_empty() {
-            None
-        } else {
-            std::fs::read_to_string(Path::new(dir).join(file)).ok()
-        }
-    })?;
-    Ok(Arc::new(vocab))
+    Ok(Arc::new(Vocabularies::load(|file| vocabulary_file(config, file))?))
+}
+
+/// Vocabularies and synonyms for search (`synonyms.toml` may be overridden like a vocabulary).
+pub fn language(config: &Config, vocab: Arc<Vocabularies>) -> Result<Arc<Language>> {
+    let text = vocabulary_file(config, "synonyms.toml");
+    let mut synonyms = Synonyms::parse("synonyms.toml", text.as_deref().unwrap_or(hoclieu_domain::synonyms::EMBEDDED))?;
+    synonyms.add_vocabularies(&vocab);
+    Ok(Language::new(vocab, synonyms))
 }

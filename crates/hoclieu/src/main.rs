@@ -61,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// Reports from the search log: what teachers search for, and what they cannot find.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Write N realistic generated records as JSON Lines (for tests and benchmarks).
     Generate {
         /// How many records.
@@ -72,6 +77,27 @@ enum Command {
         /// Output file (default: standard output).
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// The most frequent searches that found nothing (curators: material to add, or words to
+    /// add to config/synonyms.toml).
+    ZeroResults {
+        /// How many days back.
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+        /// How many queries.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// The most frequent searches.
+    TopQueries {
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
     },
 }
 
@@ -93,8 +119,7 @@ enum ApikeyCommand {
 }
 
 fn parse_scope(s: &str) -> Result<hoclieu_domain::Scope, String> {
-    hoclieu_domain::Scope::parse(s)
-        .ok_or_else(|| format!("unknown scope {s:?}: use read, write, review or admin"))
+    hoclieu_domain::Scope::parse(s).ok_or_else(|| format!("unknown scope {s:?}: use read, write, review or admin"))
 }
 
 fn main() -> ExitCode {
@@ -107,10 +132,7 @@ fn main() -> ExitCode {
         }
     };
     context::init_logging(&config.log.level);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     let result = runtime.block_on(async {
         let g = &cli.global;
         match cli.command {
@@ -119,20 +141,18 @@ fn main() -> ExitCode {
             Command::Reindex => commands::reindex(g, config).await,
             Command::Migrate => commands::migrate(g, config).await,
             Command::CheckConfig => commands::check_config(g, config),
-            Command::Apikey {
-                command: ApikeyCommand::Create { name, scopes },
-            } => commands::apikey_create(g, config, &name, &scopes).await,
-            Command::Apikey {
-                command: ApikeyCommand::List,
-            } => commands::apikey_list(g, config).await,
-            Command::Apikey {
-                command: ApikeyCommand::Revoke { id },
-            } => commands::apikey_revoke(g, config, id).await,
-            Command::Generate {
-                count,
-                seed,
-                output,
-            } => commands::generate(count, seed, output.as_deref()),
+            Command::Apikey { command: ApikeyCommand::Create { name, scopes } } => {
+                commands::apikey_create(g, config, &name, &scopes).await
+            }
+            Command::Apikey { command: ApikeyCommand::List } => commands::apikey_list(g, config).await,
+            Command::Apikey { command: ApikeyCommand::Revoke { id } } => commands::apikey_revoke(g, config, id).await,
+            Command::Report { command: ReportCommand::ZeroResults { days, limit } } => {
+                commands::report(g, config, true, days, limit).await
+            }
+            Command::Report { command: ReportCommand::TopQueries { days, limit } } => {
+                commands::report(g, config, false, days, limit).await
+            }
+            Command::Generate { count, seed, output } => commands::generate(count, seed, output.as_deref()),
         }
     });
     match result {

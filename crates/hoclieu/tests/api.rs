@@ -29,10 +29,7 @@ fn upload_fetch_search_and_download() {
     assert_eq!(m["level"]["code"], "thpt");
     let file = &m["files"][0];
     assert_eq!(file["name"], name);
-    assert_eq!(
-        file["media_type"], "application/pdf",
-        "sniffed from the bytes"
-    );
+    assert_eq!(file["media_type"], "application/pdf", "sniffed from the bytes");
     assert_eq!(file["size"], pdf.len());
     assert_eq!(file["sha256"], hex::encode(Sha256::digest(&pdf)));
 
@@ -59,23 +56,14 @@ fn upload_fetch_search_and_download() {
     let etag = header(&r, "etag");
     assert_eq!(etag, format!("\"{}\"", file["sha256"].as_str().unwrap()));
     let disposition = header(&r, "content-disposition");
-    assert!(
-        disposition.contains("filename*=UTF-8''B%C3%A0i%20gi%E1%BA%A3ng%20Ho%C3%A1%2010.pdf"),
-        "{disposition}"
-    );
-    assert!(
-        disposition.contains("filename=\"Bai giang Hoa 10.pdf\""),
-        "{disposition}"
-    );
+    assert!(disposition.contains("filename*=UTF-8''B%C3%A0i%20gi%E1%BA%A3ng%20Ho%C3%A1%2010.pdf"), "{disposition}");
+    assert!(disposition.contains("filename=\"Bai giang Hoa 10.pdf\""), "{disposition}");
     assert_eq!(bytes_of(r), pdf);
 
     // Ranges.
     let r = server.get_with(url, &[("Range", "bytes=0-9")]);
     assert_eq!(r.status(), 206);
-    assert_eq!(
-        header(&r, "content-range"),
-        format!("bytes 0-9/{}", pdf.len())
-    );
+    assert_eq!(header(&r, "content-range"), format!("bytes 0-9/{}", pdf.len()));
     assert_eq!(bytes_of(r), &pdf[..10]);
     let r = server.get_with(url, &[("Range", "bytes=-100")]);
     assert_eq!(r.status(), 206);
@@ -84,10 +72,7 @@ fn upload_fetch_search_and_download() {
     assert_eq!(bytes_of(r), &pdf[200_000..]);
     let r = server.get_with(url, &[("Range", &format!("bytes={}-", pdf.len()))]);
     assert_eq!(r.status(), 416);
-    assert_eq!(
-        header(&r, "content-range"),
-        format!("bytes */{}", pdf.len())
-    );
+    assert_eq!(header(&r, "content-range"), format!("bytes */{}", pdf.len()));
     // A stale If-Range gets the whole file.
     let r = server.get_with(url, &[("Range", "bytes=0-9"), ("If-Range", "\"other\"")]);
     assert_eq!(r.status(), 200);
@@ -107,17 +92,9 @@ fn upload_fetch_search_and_download() {
     });
 
     // Unknown ids.
-    assert_eq!(
-        server
-            .get(&format!("/api/v1/materials/{id}/files/{id}/download"))
-            .status(),
-        404
-    );
+    assert_eq!(server.get(&format!("/api/v1/materials/{id}/files/{id}/download")).status(), 404);
     let (status, body) = server.json("/api/v1/materials/not-a-uuid");
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("not_found"))
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
 }
 
 #[test]
@@ -127,41 +104,18 @@ fn identical_files_are_stored_once_and_empty_files_work() {
     let server = data.serve(&[]);
     let pdf = pdf_bytes(1000);
     let meta = |t: &str| format!(r#"{{"title":"{t}","subject":"toan","resource_type":"bai-tap"}}"#);
-    assert_eq!(
-        server
-            .upload(Some(&token), &meta("A"), &[("a.pdf", &pdf)])
-            .0,
-        201
-    );
-    assert_eq!(
-        server
-            .upload(Some(&token), &meta("B"), &[("b.pdf", &pdf)])
-            .0,
-        201
-    );
+    assert_eq!(server.upload(Some(&token), &meta("A"), &[("a.pdf", &pdf)]).0, 201);
+    assert_eq!(server.upload(Some(&token), &meta("B"), &[("b.pdf", &pdf)]).0, 201);
     assert_eq!(data.object_count(), 1);
     let (status, m) = server.upload(Some(&token), &meta("C"), &[("rỗng.txt", b"")]);
     assert_eq!(status, 201, "{m}");
     let r = server.get(m["files"][0]["download_url"].as_str().unwrap());
-    assert_eq!(
-        (r.status().as_u16(), header(&r, "content-length")),
-        (200, "0".to_owned())
-    );
+    assert_eq!((r.status().as_u16(), header(&r, "content-length")), (200, "0".to_owned()));
 }
 
 fn import_demo(data: &Data) {
-    let out = data.run(&[
-        "import",
-        repo()
-            .join("fixtures/demo/materials.jsonl")
-            .to_str()
-            .unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = data.run(&["import", repo().join("fixtures/demo/materials.jsonl").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -179,90 +133,46 @@ fn search_over_the_demo_fixtures() {
     let titles = |q: &str| -> Vec<String> {
         let (status, b) = server.json(&format!("/api/v1/search?q={}", encode(q)));
         assert_eq!(status, 200, "{b}");
-        b["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| h["title"].as_str().unwrap().to_owned())
-            .collect()
+        b["hits"].as_array().unwrap().iter().map(|h| h["title"].as_str().unwrap().to_owned()).collect()
     };
     // No diacritics, đ/d.
     let t = titles("duong tron");
-    assert!(
-        !t.is_empty()
-            && t.iter()
-                .all(|t| t.contains("Đường tròn") || t.contains("đường tròn")),
-        "{t:?}"
-    );
+    assert!(!t.is_empty() && t.iter().all(|t| t.contains("Đường tròn") || t.contains("đường tròn")), "{t:?}");
     // Tone-mark placement: both spellings find both spellings.
     let a = titles("hòa");
     let b = titles("hoà");
     assert!(!a.is_empty());
     assert_eq!(a, b);
     // Diacritics typed are honoured in ranking.
-    assert!(
-        titles("dưỡng")[0].contains("dưỡng"),
-        "{:?}",
-        titles("dưỡng")
-    );
+    assert!(titles("dưỡng")[0].contains("dưỡng"), "{:?}", titles("dưỡng"));
     assert!(titles("đường")[0].to_lowercase().contains("đường"));
 
     // Filters take codes or labels in any spelling, and repeat.
-    let count = |q: &str| {
-        server.json(&format!("/api/v1/search?{q}")).1["total"]
-            .as_u64()
-            .unwrap()
-    };
+    let count = |q: &str| server.json(&format!("/api/v1/search?{q}")).1["total"].as_u64().unwrap();
     let hoa = count("subject=hoa-hoc");
     assert!(hoa >= 2);
     assert_eq!(count(&format!("subject={}", encode("Hóa học"))), hoa);
     assert_eq!(count(&format!("subject={}", encode("Hoá học"))), hoa);
     let toan = count("subject=toan");
     assert_eq!(count("subject=toan&subject=hoa-hoc"), toan + hoa);
-    assert_eq!(
-        count("grade=10&subject=toan"),
-        count(&format!("grade={}&subject=toan", encode("lớp 10")))
-    );
+    assert_eq!(count("grade=10&subject=toan"), count(&format!("grade={}&subject=toan", encode("lớp 10"))));
     let thpt = count("level=thpt");
-    assert_eq!(
-        thpt,
-        count("grade=10") + count("grade=11") + count("grade=12")
-    );
+    assert_eq!(thpt, count("grade=10") + count("grade=11") + count("grade=12"));
 
     // Facets: labels and counts that add up.
     let (_, b) = server.json("/api/v1/search?subject=toan");
-    let grade_sum: u64 = b["facets"]["grade"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["count"].as_u64().unwrap())
-        .sum();
+    let grade_sum: u64 = b["facets"]["grade"].as_array().unwrap().iter().map(|f| f["count"].as_u64().unwrap()).sum();
     assert_eq!(grade_sum, toan);
     let subjects = b["facets"]["subject"].as_array().unwrap();
-    assert!(
-        subjects.len() > 10,
-        "the subject facet ignores the subject filter"
-    );
-    assert!(
-        subjects
-            .iter()
-            .any(|f| f["value"] == "hoa-hoc" && f["label"] == "Hoá học")
-    );
+    assert!(subjects.len() > 10, "the subject facet ignores the subject filter");
+    assert!(subjects.iter().any(|f| f["value"] == "hoa-hoc" && f["label"] == "Hoá học"));
 
     // Paging: disjoint pages covering everything.
     let mut ids = Vec::new();
     for page in 1..=5 {
-        let (_, b) = server.json(&format!(
-            "/api/v1/search?sort=newest&per_page=10&page={page}"
-        ));
+        let (_, b) = server.json(&format!("/api/v1/search?sort=newest&per_page=10&page={page}"));
         assert_eq!(b["page"], page);
-        ids.extend(
-            b["hits"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|h| h["id"].clone()),
-        );
+        ids.extend(b["hits"].as_array().unwrap().iter().map(|h| h["id"].clone()));
     }
     assert_eq!(ids.len(), 48);
     ids.sort_by_key(Value::to_string);
@@ -283,13 +193,7 @@ fn search_over_the_demo_fixtures() {
     }
     let (status, vocab) = server.json("/api/v1/vocabularies");
     assert_eq!(status, 200);
-    assert!(
-        vocab["subject"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s["code"] == "hoa-hoc")
-    );
+    assert!(vocab["subject"].as_array().unwrap().iter().any(|s| s["code"] == "hoa-hoc"));
 }
 
 #[test]
@@ -301,30 +205,15 @@ fn auth_is_required_for_uploads() {
     let pdf = pdf_bytes(10);
     let files: [(&str, &[u8]); 1] = [("a.pdf", &pdf)];
     let (status, b) = server.upload(None, META, &files);
-    assert_eq!(
-        (status, b["error"]["code"].as_str()),
-        (401, Some("unauthorized"))
-    );
+    assert_eq!((status, b["error"]["code"].as_str()), (401, Some("unauthorized")));
     let (status, b) = server.upload(Some("hl_0000"), META, &files);
-    assert_eq!(
-        (status, b["error"]["code"].as_str()),
-        (401, Some("unauthorized"))
-    );
+    assert_eq!((status, b["error"]["code"].as_str()), (401, Some("unauthorized")));
     let (status, b) = server.upload(Some(&read), META, &files);
-    assert_eq!(
-        (status, b["error"]["code"].as_str()),
-        (403, Some("forbidden"))
-    );
+    assert_eq!((status, b["error"]["code"].as_str()), (403, Some("forbidden")));
     // A revoked key stops working.
     let list = String::from_utf8(data.run(&["apikey", "list"]).stdout).unwrap();
-    let write_id = list
-        .lines()
-        .find(|l| l.contains("test write"))
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let write_id =
+        list.lines().find(|l| l.contains("test write")).unwrap().split_whitespace().next().unwrap().to_owned();
     assert_eq!(server.upload(Some(&write), META, &files).0, 201);
     assert!(data.run(&["apikey", "revoke", &write_id]).status.success());
     assert_eq!(server.upload(Some(&write), META, &files).0, 401);
@@ -341,72 +230,42 @@ fn bad_uploads_get_clear_errors_and_leave_nothing() {
     let auth = format!("Bearer {token}");
     let pdf = pdf_bytes(1000);
     let file: [(&str, &[u8]); 1] = [("a.pdf", &pdf)];
-    let check =
-        |(status, body): (u16, Value), want_status: u16, code: &str, field: Option<&str>| {
-            assert_eq!(status, want_status, "{body}");
-            assert_eq!(body["error"]["code"], code, "{body}");
-            assert!(
-                body["error"]["message"]
-                    .as_str()
-                    .is_some_and(|m| !m.is_empty())
-            );
-            if let Some(f) = field {
-                assert_eq!(body["error"]["field"], f, "{body}");
-            }
-        };
+    let check = |(status, body): (u16, Value), want_status: u16, code: &str, field: Option<&str>| {
+        assert_eq!(status, want_status, "{body}");
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        if let Some(f) = field {
+            assert_eq!(body["error"]["field"], f, "{body}");
+        }
+    };
+    check(server.upload(Some(&token), "{\"title\": ", &file), 400, "invalid_json", None);
     check(
-        server.upload(Some(&token), "{\"title\": ", &file),
-        400,
-        "invalid_json",
-        None,
-    );
-    check(
-        server.upload(
-            Some(&token),
-            r#"{"title":"x","subject":"thiên văn","resource_type":"video"}"#,
-            &file,
-        ),
+        server.upload(Some(&token), r#"{"title":"x","subject":"thiên văn","resource_type":"video"}"#, &file),
         422,
         "unknown_value",
         Some("subject"),
     );
     check(
-        server.upload(
-            Some(&token),
-            r#"{"subject":"toan","resource_type":"video"}"#,
-            &file,
-        ),
+        server.upload(Some(&token), r#"{"subject":"toan","resource_type":"video"}"#, &file),
         422,
         "missing_field",
         Some("title"),
     );
     check(
-        server.upload(
-            Some(&token),
-            r#"{"title":"x","subject":"toan","resource_type":"video","colour":"red"}"#,
-            &file,
-        ),
+        server.upload(Some(&token), r#"{"title":"x","subject":"toan","resource_type":"video","colour":"red"}"#, &file),
         422,
         "unknown_field",
         Some("colour"),
     );
     check(
-        server.upload(
-            Some(&token),
-            r#"{"title":"x","subject":"toan","resource_type":"video"}"#,
-            &[],
-        ),
+        server.upload(Some(&token), r#"{"title":"x","subject":"toan","resource_type":"video"}"#, &[]),
         422,
         "missing_field",
         Some("url"),
     );
     let (ct, body) = multipart(None, &file);
     check(
-        json_of(server.post(
-            "/api/v1/materials",
-            &[("Authorization", &auth), ("Content-Type", &ct)],
-            &body,
-        )),
+        json_of(server.post("/api/v1/materials", &[("Authorization", &auth), ("Content-Type", &ct)], &body)),
         400,
         "missing_field",
         Some("metadata"),
@@ -414,10 +273,7 @@ fn bad_uploads_get_clear_errors_and_leave_nothing() {
     check(
         json_of(server.post(
             "/api/v1/materials",
-            &[
-                ("Authorization", &auth),
-                ("Content-Type", "application/json"),
-            ],
+            &[("Authorization", &auth), ("Content-Type", "application/json")],
             b"{}",
         )),
         400,
@@ -427,67 +283,32 @@ fn bad_uploads_get_clear_errors_and_leave_nothing() {
 
     // Too large: announced (refused before reading) and streamed (refused while reading).
     let big = pdf_bytes(3 << 20);
-    check(
-        server.upload(Some(&token), META, &[("big.pdf", &big)]),
-        413,
-        "payload_too_large",
-        None,
-    );
+    check(server.upload(Some(&token), META, &[("big.pdf", &big)]), 413, "payload_too_large", None);
     let medium = pdf_bytes(200_000);
-    check(
-        server.upload(Some(&token), META, &[("medium.pdf", &medium)]),
-        413,
-        "payload_too_large",
-        None,
-    );
+    check(server.upload(Some(&token), META, &[("medium.pdf", &medium)]), 413, "payload_too_large", None);
     // Programs are refused whatever they are called.
     let mut exe = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff\0\0".to_vec();
     exe.resize(4096, 0);
-    check(
-        server.upload(Some(&token), META, &[("giao-an.pdf", &exe)]),
-        415,
-        "unsupported_media_type",
-        Some("file"),
-    );
+    check(server.upload(Some(&token), META, &[("giao-an.pdf", &exe)]), 415, "unsupported_media_type", Some("file"));
     // Compressed request bodies are refused (their size is not what it seems).
     let (ct, body) = multipart(Some(META), &file);
     let r = server.post(
         "/api/v1/materials",
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", &ct),
-            ("Content-Encoding", "gzip"),
-        ],
+        &[("Authorization", &auth), ("Content-Type", &ct), ("Content-Encoding", "gzip")],
         &body,
     );
     check(json_of(r), 415, "unsupported_content_encoding", None);
     // The same external id twice is a conflict.
     assert_eq!(server.upload(Some(&token), META, &file).0, 201);
-    check(
-        server.upload(Some(&token), META, &file),
-        409,
-        "conflict",
-        Some("id"),
-    );
+    check(server.upload(Some(&token), META, &file), 409, "conflict", Some("id"));
 
-    assert_eq!(
-        data.object_count(),
-        1,
-        "only the one successful upload left bytes behind"
-    );
+    assert_eq!(data.object_count(), 1, "only the one successful upload left bytes behind");
     let (status, s) = server.json("/api/v1/search");
     assert_eq!(status, 200);
-    assert_eq!(
-        eventually(|| (server.json("/api/v1/search").1["total"] == 1).then_some(1)),
-        1,
-        "{s}"
-    );
+    assert_eq!(eventually(|| (server.json("/api/v1/search").1["total"] == 1).then_some(1)), 1, "{s}");
     // Unknown routes answer in the same shape.
     let (status, b) = server.json("/api/v1/nothing-here");
-    assert_eq!(
-        (status, b["error"]["code"].as_str()),
-        (404, Some("not_found"))
-    );
+    assert_eq!((status, b["error"]["code"].as_str()), (404, Some("not_found")));
 }
 
 #[test]
@@ -505,13 +326,7 @@ fn health_and_readiness() {
 #[test]
 fn vietnamese_pages_search_and_link_to_downloads() {
     let data = Data::new();
-    let server = data.serve(&[
-        "--demo",
-        repo()
-            .join("fixtures/demo/materials.jsonl")
-            .to_str()
-            .unwrap(),
-    ]);
+    let server = data.serve(&["--demo", repo().join("fixtures/demo/materials.jsonl").to_str().unwrap()]);
     let html = eventually(|| {
         let mut r = server.get("/?q=duong+tron");
         let html = r.body_mut().read_to_string().unwrap();
@@ -519,33 +334,13 @@ fn vietnamese_pages_search_and_link_to_downloads() {
     });
     assert!(html.contains("lang=\"vi\""));
     assert!(html.contains("Tìm học liệu"));
-    assert!(
-        html.contains("<mark>Đường</mark> <mark>tròn</mark>"),
-        "{html}"
-    );
-    let link = html
-        .split("href=\"/tai-lieu/")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
+    assert!(html.contains("<mark>Đường</mark> <mark>tròn</mark>"), "{html}");
+    let link = html.split("href=\"/tai-lieu/").nth(1).unwrap().split('"').next().unwrap();
     let mut r = server.get(&format!("/tai-lieu/{link}"));
     assert_eq!(r.status(), 200);
     let page = r.body_mut().read_to_string().unwrap();
-    let download = page
-        .split("href=\"/api/v1/materials/")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    assert_eq!(
-        server
-            .get(&format!("/api/v1/materials/{download}"))
-            .status(),
-        200
-    );
+    let download = page.split("href=\"/api/v1/materials/").nth(1).unwrap().split('"').next().unwrap();
+    assert_eq!(server.get(&format!("/api/v1/materials/{download}")).status(), 200);
     // Escaping: a query with markup comes back inert.
     let mut r = server.get("/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E");
     let html = r.body_mut().read_to_string().unwrap();

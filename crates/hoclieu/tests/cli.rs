@@ -14,29 +14,12 @@ fn stderr(o: &std::process::Output) -> String {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in [
-        "serve",
-        "import",
-        "reindex",
-        "migrate",
-        "check-config",
-        "apikey",
-        "generate",
-    ] {
-        let out = std::process::Command::new(BIN)
-            .args([sub, "--help"])
-            .output()
-            .unwrap();
+    for sub in ["serve", "import", "reindex", "migrate", "check-config", "apikey", "generate"] {
+        let out = std::process::Command::new(BIN).args([sub, "--help"]).output().unwrap();
         assert!(out.status.success(), "{sub}");
-        assert!(
-            stdout(&out).contains("--data-dir"),
-            "{sub} takes --data-dir"
-        );
+        assert!(stdout(&out).contains("--data-dir"), "{sub} takes --data-dir");
     }
-    let out = std::process::Command::new(BIN)
-        .args(["apikey", "create", "--help"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(BIN).args(["apikey", "create", "--help"]).output().unwrap();
     assert!(stdout(&out).contains("--scope"));
 }
 
@@ -66,18 +49,10 @@ fn import_reports_bad_lines_and_is_idempotent() {
     assert!(err.contains("line 4: grade:"), "{err}");
     assert!(stdout(&out).contains("2 created"), "{}", stdout(&out));
     assert!(stdout(&out).contains("2 failed"), "{}", stdout(&out));
-    assert!(
-        stdout(&out).contains("Search index updated"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("Search index updated"), "{}", stdout(&out));
 
     let again = data.run(&["import", path]);
-    assert!(
-        stdout(&again).contains("0 created, 0 updated, 2 unchanged, 2 failed"),
-        "{}",
-        stdout(&again)
-    );
+    assert!(stdout(&again).contains("0 created, 0 updated, 2 unchanged, 2 failed"), "{}", stdout(&again));
 
     // The index was updated by the import itself: a server started now finds them at once.
     let server = data.serve(&[]);
@@ -87,36 +62,21 @@ fn import_reports_bad_lines_and_is_idempotent() {
     // Missing file: a clear error and exit code 2.
     let out = data.run(&["import", "/nonexistent/x.jsonl"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("/nonexistent/x.jsonl"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("/nonexistent/x.jsonl"), "{}", stderr(&out));
 }
 
 #[test]
 fn ten_thousand_generated_lines_import() {
     let data = Data::new();
     let file = data.path().join("gen.jsonl");
-    let out = data.run(&[
-        "generate",
-        "--count",
-        "10000",
-        "--seed",
-        "3",
-        "--output",
-        file.to_str().unwrap(),
-    ]);
+    let out = data.run(&["generate", "--count", "10000", "--seed", "3", "--output", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let started = std::time::Instant::now();
     let out = data.run(&["import", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("10000 created"), "{}", stdout(&out));
     // Not a speed assertion (shared machines): the figure is reported by `make bench`.
-    eprintln!(
-        "10k lines imported and indexed in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("10k lines imported and indexed in {:.1} s", started.elapsed().as_secs_f64());
     let server = data.serve(&[]);
     assert_eq!(server.json("/api/v1/search").1["total"], 10000);
 }
@@ -131,39 +91,26 @@ fn configuration_layers_and_rejects_unknown_keys() {
     let file = data.path().join("hoclieu.toml");
     std::fs::write(&file, "[server]\nbind = \"127.0.0.1:9999\"\n").unwrap();
     let out = data.run(&["--config", file.to_str().unwrap(), "check-config"]);
-    assert!(
-        stdout(&out).contains("bind = \"127.0.0.1:9999\""),
-        "the file overrides the defaults"
-    );
+    assert!(stdout(&out).contains("bind = \"127.0.0.1:9999\""), "the file overrides the defaults");
     let out = data
         .command(&["--config", file.to_str().unwrap(), "check-config"])
         .env("HOCLIEU__SERVER__BIND", "127.0.0.1:7777")
         .output()
         .unwrap();
-    assert!(
-        stdout(&out).contains("bind = \"127.0.0.1:7777\""),
-        "the environment overrides the file"
-    );
+    assert!(stdout(&out).contains("bind = \"127.0.0.1:7777\""), "the environment overrides the file");
 
     std::fs::write(&file, "[server]\nbnd = \"127.0.0.1:9999\"\n").unwrap();
     let out = data.run(&["--config", file.to_str().unwrap(), "check-config"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("bnd"), "{}", stderr(&out));
-    let out = data
-        .command(&["check-config"])
-        .env("HOCLIEU__INDEX__COLOUR", "red")
-        .output()
-        .unwrap();
+    let out = data.command(&["check-config"]).env("HOCLIEU__INDEX__COLOUR", "red").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("colour"), "{}", stderr(&out));
 
     // Secrets are masked.
     let out = data
         .command(&["check-config"])
-        .env(
-            "HOCLIEU__DATABASE__URL",
-            "postgres://hoclieu:s3cret@db.example/hoclieu",
-        )
+        .env("HOCLIEU__DATABASE__URL", "postgres://hoclieu:s3cret@db.example/hoclieu")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -196,7 +143,11 @@ fn the_index_catches_up_after_downtime_and_rebuilds_from_the_database() {
     let token = data.api_key("write");
     {
         let server = data.serve(&[]);
-        let (s, _) = server.upload(Some(&token), r#"{"title":"Đường tròn","subject":"toan","resource_type":"bai-giang","url":"https://a.vn"}"#, &[]);
+        let (s, _) = server.upload(
+            Some(&token),
+            r#"{"title":"Đường tròn","subject":"toan","resource_type":"bai-giang","url":"https://a.vn"}"#,
+            &[],
+        );
         assert_eq!(s, 201);
         server.wait_for_hits("duong tron", 1);
     }
@@ -204,16 +155,16 @@ fn the_index_catches_up_after_downtime_and_rebuilds_from_the_database() {
     // index commit and the database.
     let dir = data.path().join("more");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("m.jsonl"), r#"{"id":"x","title":"Tập hợp","subject":"toan","resource_type":"bai-giang","url":"https://a.vn"}"#).unwrap();
+    std::fs::write(
+        dir.join("m.jsonl"),
+        r#"{"id":"x","title":"Tập hợp","subject":"toan","resource_type":"bai-giang","url":"https://a.vn"}"#,
+    )
+    .unwrap();
     let server = data.serve(&[]);
     assert_eq!(server.json("/api/v1/search?q=duong+tron").1["total"], 1);
     // An import while the server runs commits to the database; the server's index follows.
     let out = data.run(&["import", dir.join("m.jsonl").to_str().unwrap()]);
-    assert!(
-        stdout(&out).contains("running `hoclieu serve` owns the search index"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("running `hoclieu serve` owns the search index"), "{}", stdout(&out));
     server.wait_for_hits("tap hop", 1);
     drop(server);
 
@@ -221,20 +172,12 @@ fn the_index_catches_up_after_downtime_and_rebuilds_from_the_database() {
     let server = data.serve(&[]);
     let out = data.run(&["reindex"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("in use by a running"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("in use by a running"), "{}", stderr(&out));
     drop(server);
     std::fs::remove_dir_all(data.path().join("index")).unwrap();
     let out = data.run(&["reindex"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains("from 2 materials"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("from 2 materials"), "{}", stdout(&out));
     let server = data.serve(&[]);
     assert_eq!(server.json("/api/v1/search?q=duong+tron").1["total"], 1);
     assert_eq!(server.json("/api/v1/search?q=tap+hop").1["total"], 1);
@@ -251,11 +194,7 @@ fn migrate_reports_and_is_idempotent() {
     let data = Data::new();
     let out = data.run(&["migrate"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains("Applied 1 migration"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("Applied 1 migration"), "{}", stdout(&out));
     let out = data.run(&["migrate"]);
     assert!(stdout(&out).contains("up to date"), "{}", stdout(&out));
 }

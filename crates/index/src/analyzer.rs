@@ -1,6 +1,7 @@
 //! Vietnamese analyzers for tantivy. Words, folding and tone placement come from
 //! `hoclieu_domain::text`, so documents and queries are normalised by the same code.
 
+use hoclieu_domain::spelling::roman;
 use hoclieu_domain::text::{exact_word, fold_word, word_spans};
 use tantivy::tokenizer::{TextAnalyzer, Token, TokenStream, Tokenizer};
 
@@ -8,6 +9,14 @@ use tantivy::tokenizer::{TextAnalyzer, Token, TokenStream, Tokenizer};
 pub const FOLD: &str = "vi_fold";
 pub const EXACT: &str = "vi_exact";
 pub const BIGRAM: &str = "vi_bigram";
+pub const PREFIX: &str = "vi_prefix";
+pub const EXACT_BIGRAM: &str = "vi_bigram_exact";
+
+/// Longest word prefix indexed for autocomplete.
+pub const MAX_PREFIX_CHARS: usize = 12;
+
+/// Words after which a Roman numeral is a number ("Bài IV", "Chương II", "học kì I").
+pub(crate) const NUMBERED: [&str; 8] = ["bai", "chuong", "phan", "tiet", "tuan", "unit", "ki", "ky"];
 
 /// Words longer than this (in bytes) are not indexed: they are noise (hashes, base64) and
 /// tantivy refuses terms above 64 KiB.
@@ -21,6 +30,10 @@ pub enum Mode {
     Exact,
     /// Adjacent folded words within a phrase: "kiểm tra" → "kiem_tra".
     Bigram,
+    /// Adjacent exact words within a phrase: "kiểm tra" → "kiểm_tra".
+    ExactBigram,
+    /// Every prefix of every folded word, for autocomplete: "Tập" → "t", "ta", "tap".
+    Prefix,
 }
 
 #[derive(Clone)]
@@ -31,10 +44,7 @@ pub struct VietnameseTokenizer {
 
 impl VietnameseTokenizer {
     pub fn new(mode: Mode) -> Self {
-        VietnameseTokenizer {
-            mode,
-            tokens: Vec::new(),
-        }
+        VietnameseTokenizer { mode, tokens: Vec::new() }
     }
 
     pub fn analyzer(mode: Mode) -> TextAnalyzer {
@@ -46,29 +56,34 @@ impl VietnameseTokenizer {
 pub fn tokenize(mode: Mode, text: &str, out: &mut Vec<Token>) {
     out.clear();
     let mut previous: Option<(usize, usize, String)> = None;
+    let mut previous_fold = String::new();
     for (position, (start, end)) in word_spans(text).enumerate() {
         let word = &text[start..end];
         if word.len() > MAX_WORD_BYTES {
             previous = None;
             continue;
         }
-        match mode {
-            Mode::Fold | Mode::Exact => {
-                let text = if mode == Mode::Fold {
-                    fold_word(word)
-                } else {
-                    exact_word(word)
-                };
-                out.push(Token {
-                    offset_from: start,
-                    offset_to: end,
-                    position,
-                    text,
-                    position_length: 1,
-                });
+        let mut folded = fold_word(word);
+        // "Bài IV" and "Bài 4" are the same lesson.
+        let mut renumbered = false;
+        if NUMBERED.contains(&previous_fold.as_str()) {
+            if let Some(n) = roman(&folded) {
+                folded = n.to_string();
+                renumbered = true;
             }
-            Mode::Bigram => {
-                let folded = fold_word(word);
+        }
+        previous_fold.clone_from(&folded);
+        let token = |text: String| Token { offset_from: start, offset_to: end, position, text, position_length: 1 };
+        match mode {
+            Mode::Fold => out.push(token(folded)),
+            Mode::Exact => out.push(token(if renumbered { folded } else { exact_word(word) })),
+            Mode::Prefix => {
+                for (i, c) in folded.char_indices().take(MAX_PREFIX_CHARS) {
+                    out.push(token(folded[..i + c.len_utf8()].to_owned()));
+                }
+            }
+            Mode::Bigram | Mode::ExactBigram => {
+                let key = if mode == Mode::Bigram || renumbered { folded } else { exact_word(word) };
                 if let Some((prev_start, prev_end, prev)) = &previous {
                     // Only words separated by spaces form a pair, never across punctuation.
                     if text[*prev_end..start].chars().all(char::is_whitespace) {
@@ -76,12 +91,12 @@ pub fn tokenize(mode: Mode, text: &str, out: &mut Vec<Token>) {
                             offset_from: *prev_start,
                             offset_to: end,
                             position: position - 1,
-                            text: format!("{prev}_{folded}"),
+                            text: format!("{prev}_{key}"),
                             position_length: 1,
                         });
                     }
                 }
-                previous = Some((start, end, folded));
+                previous = Some((start, end, key));
             }
         }
     }
@@ -92,10 +107,7 @@ impl Tokenizer for VietnameseTokenizer {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream<'a> {
         tokenize(self.mode, text, &mut self.tokens);
-        VecTokenStream {
-            tokens: &mut self.tokens,
-            next: 0,
-        }
+        VecTokenStream { tokens: &mut self.tokens, next: 0 }
     }
 }
 
@@ -125,6 +137,8 @@ pub fn register(index: &tantivy::Index) {
     tokenizers.register(FOLD, VietnameseTokenizer::analyzer(Mode::Fold));
     tokenizers.register(EXACT, VietnameseTokenizer::analyzer(Mode::Exact));
     tokenizers.register(BIGRAM, VietnameseTokenizer::analyzer(Mode::Bigram));
+    tokenizers.register(PREFIX, VietnameseTokenizer::analyzer(Mode::Prefix));
+    tokenizers.register(EXACT_BIGRAM, VietnameseTokenizer::analyzer(Mode::ExactBigram));
 }
 
 #[cfg(test)]
@@ -140,18 +154,10 @@ mod tests {
     #[test]
     fn fold_exact_and_bigrams() {
         let s = "Kiểm tra: Hòa tan, đường tròn";
-        assert_eq!(
-            texts(Mode::Fold, s),
-            ["kiem", "tra", "hoa", "tan", "duong", "tron"]
-        );
-        assert_eq!(
-            texts(Mode::Exact, s),
-            ["kiểm", "tra", "hoà", "tan", "đường", "tròn"]
-        );
-        assert_eq!(
-            texts(Mode::Bigram, s),
-            ["kiem_tra", "hoa_tan", "duong_tron"]
-        );
+        assert_eq!(texts(Mode::Fold, s), ["kiem", "tra", "hoa", "tan", "duong", "tron"]);
+        assert_eq!(texts(Mode::Exact, s), ["kiểm", "tra", "hoà", "tan", "đường", "tròn"]);
+        assert_eq!(texts(Mode::Bigram, s), ["kiem_tra", "hoa_tan", "duong_tron"]);
+        assert_eq!(texts(Mode::ExactBigram, s), ["kiểm_tra", "hoà_tan", "đường_tròn"]);
     }
 
     #[test]
@@ -162,6 +168,16 @@ mod tests {
         let kiem = &out[2];
         assert_eq!(kiem.text, "kiem");
         assert_eq!(&nfd[kiem.offset_from..kiem.offset_to], "kie\u{302}\u{309}m");
+    }
+
+    #[test]
+    fn roman_numbers_after_section_words_and_prefixes() {
+        assert_eq!(
+            texts(Mode::Fold, "Chương IV. Bài II, vitamin C, tiết VI"),
+            ["chuong", "4", "bai", "2", "vitamin", "c", "tiet", "6"]
+        );
+        assert_eq!(texts(Mode::Exact, "Bài IV"), ["bài", "4"]);
+        assert_eq!(texts(Mode::Prefix, "Tập hợp"), ["t", "ta", "tap", "h", "ho", "hop"]);
     }
 
     #[test]

@@ -63,10 +63,7 @@ impl Ord for Candidate {
             .0
             .total_cmp(&other.key.0)
             .then(self.key.1.total_cmp(&other.key.1))
-            .then_with(|| {
-                (other.doc.segment_ord, other.doc.doc_id)
-                    .cmp(&(self.doc.segment_ord, self.doc.doc_id))
-            })
+            .then_with(|| (other.doc.segment_ord, other.doc.doc_id).cmp(&(self.doc.segment_ord, self.doc.doc_id)))
     }
 }
 
@@ -96,11 +93,7 @@ impl StrDimension {
             Some(ords)
         };
         let counts = vec![0; column.as_ref().map_or(0, |c| c.num_terms())];
-        Ok(StrDimension {
-            column,
-            allowed,
-            counts,
-        })
+        Ok(StrDimension { column, allowed, counts })
     }
 
     fn ord(&self, doc: DocId) -> Option<u64> {
@@ -134,11 +127,7 @@ impl Collector for SearchCollector<'_> {
     type Fruit = Collected;
     type Child = SegmentSearch;
 
-    fn for_segment(
-        &self,
-        segment: SegmentOrdinal,
-        reader: &SegmentReader,
-    ) -> tantivy::Result<SegmentSearch> {
+    fn for_segment(&self, segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<SegmentSearch> {
         let f = self.filters;
         let dims = [
             StrDimension::new(reader, STR_FACETS[0], &f.subjects)?,
@@ -199,31 +188,28 @@ impl SegmentSearch {
     fn key(&self, doc: DocId, score: Score) -> (f64, f64) {
         let created = self.created.first(doc).unwrap_or(0) as f64;
         match self.sort {
-            Sort::Relevance => (f64::from(score), created),
+            Sort::Relevance => (f64::from(score) * popularity(self.downloads.first(doc).unwrap_or(0)), created),
             Sort::Newest => (created, f64::from(score)),
-            Sort::Downloads => (
-                self.downloads.first(doc).unwrap_or(0) as f64,
-                f64::from(score),
-            ),
+            Sort::Downloads => (self.downloads.first(doc).unwrap_or(0) as f64, f64::from(score)),
         }
     }
+}
+
+/// A mild prior for popular materials: up to +8% of the score at 1,000 downloads and beyond,
+/// so it orders near-equal matches but never lifts a clearly weaker match above a better one.
+pub fn popularity(downloads: u64) -> f64 {
+    1.0 + 0.08 * ((downloads as f64).ln_1p() / 1000f64.ln_1p()).min(1.0)
 }
 
 impl SegmentCollector for SegmentSearch {
     type Fruit = Collected;
 
     fn collect(&mut self, doc: DocId, score: Score) {
-        let ords = [
-            self.dims[0].ord(doc),
-            self.dims[1].ord(doc),
-            self.dims[2].ord(doc),
-        ];
+        let ords = [self.dims[0].ord(doc), self.dims[1].ord(doc), self.dims[2].ord(doc)];
         let grade = self.grade.first(doc);
         let grade_ok = match &self.grade_allowed {
             None => true,
-            Some(allowed) => {
-                grade.is_some_and(|g| allowed.get(g as usize).copied().unwrap_or(false))
-            }
+            Some(allowed) => grade.is_some_and(|g| allowed.get(g as usize).copied().unwrap_or(false)),
         };
         let mut failed = [false; 4];
         for i in 0..3 {
@@ -255,11 +241,7 @@ impl SegmentCollector for SegmentSearch {
         if self.keep == 0 {
             return;
         }
-        let candidate = Candidate {
-            key: self.key(doc, score),
-            score,
-            doc: DocAddress::new(self.segment, doc),
-        };
+        let candidate = Candidate { key: self.key(doc, score), score, doc: DocAddress::new(self.segment, doc) };
         if self.top.len() < self.keep {
             self.top.push(std::cmp::Reverse(candidate));
         } else if let Some(worst) = self.top.peek()
@@ -283,12 +265,7 @@ impl SegmentCollector for SegmentSearch {
         }
         Collected {
             total: self.total,
-            top: self
-                .top
-                .into_sorted_vec()
-                .into_iter()
-                .map(|r| r.0)
-                .collect(),
+            top: self.top.into_sorted_vec().into_iter().map(|r| r.0).collect(),
             str_counts,
             grade_counts: self.grade_counts,
         }

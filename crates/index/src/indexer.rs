@@ -32,9 +32,7 @@ impl Indexer {
     /// Takes the writer lock of `index`. Fails with [`Error::Locked`] when another process (or
     /// another `Indexer`) holds it.
     pub fn acquire(index: &SearchIndex, memory_budget_mb: usize) -> Result<Indexer> {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(4);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
         let budget = (memory_budget_mb.max(threads * 16)) << 20;
         let writer = match index.index.writer_with_num_threads(threads, budget) {
             Ok(w) => w,
@@ -44,12 +42,7 @@ impl Indexer {
             Err(e) => return Err(e.into()),
         };
         let applied = index.applied_seq()?;
-        Ok(Indexer {
-            index: index.clone(),
-            writer: Some(writer),
-            applied,
-            checked_against_db: false,
-        })
+        Ok(Indexer { index: index.clone(), writer: Some(writer), applied, checked_against_db: false })
     }
 
     /// The last change-sequence number applied and committed.
@@ -58,9 +51,7 @@ impl Indexer {
     }
 
     fn writer(&self) -> &IndexWriter {
-        self.writer
-            .as_ref()
-            .expect("the writer is only taken during a commit")
+        self.writer.as_ref().expect("the writer is only taken during a commit")
     }
 
     /// Applies every change after the last applied one. Returns how many changes were applied.
@@ -87,17 +78,12 @@ impl Indexer {
             let mut ids: Vec<Uuid> = changes.iter().map(|c| c.material_id).collect();
             ids.sort_unstable();
             ids.dedup();
-            let materials: HashMap<Uuid, hoclieu_domain::Material> = db
-                .materials(&ids)
-                .await?
-                .into_iter()
-                .map(|m| (m.id, m))
-                .collect();
+            let materials: HashMap<Uuid, hoclieu_domain::Material> =
+                db.materials(&ids).await?.into_iter().map(|m| (m.id, m)).collect();
             for id in &ids {
-                self.writer()
-                    .delete_term(Term::from_field_text(self.index.fields.id, &id.to_string()));
+                self.writer().delete_term(Term::from_field_text(self.index.fields.id, &id.to_string()));
                 if let Some(m) = materials.get(id).filter(|m| m.status == Status::Published) {
-                    self.writer().add_document(self.index.fields.document(m))?;
+                    self.writer().add_document(self.index.fields.document(m, &self.index.lang.vocab))?;
                     buffered += 1;
                 }
             }
@@ -129,7 +115,7 @@ impl Indexer {
             after = Some(last);
             for m in db.materials(&ids).await? {
                 if m.status == Status::Published {
-                    self.writer().add_document(self.index.fields.document(&m))?;
+                    self.writer().add_document(self.index.fields.document(&m, &self.index.lang.vocab))?;
                 }
             }
             done += ids.len() as u64;
@@ -141,15 +127,25 @@ impl Indexer {
         Ok(done)
     }
 
+    /// Adds materials directly, without a database, and commits. For evaluation and benchmark
+    /// indexes that do not follow a change sequence; a serving index gets its documents from
+    /// [`catch_up`](Self::catch_up) and [`rebuild`](Self::rebuild) only.
+    pub async fn load<'a>(&mut self, materials: impl IntoIterator<Item = &'a hoclieu_domain::Material>) -> Result<u64> {
+        let mut n = 0;
+        for m in materials {
+            self.writer().add_document(self.index.fields.document(m, &self.index.lang.vocab))?;
+            n += 1;
+        }
+        self.commit().await?;
+        Ok(n)
+    }
+
     /// Commits on a blocking thread, recording the applied sequence number, and makes the
     /// commit visible to searches.
     async fn commit(&mut self) -> Result<()> {
         let mut writer = self.writer.take().expect("writer present");
-        let payload = serde_json::to_string(&Payload {
-            schema: SCHEMA_VERSION,
-            seq: self.applied,
-        })
-        .expect("payload serialises");
+        let payload =
+            serde_json::to_string(&Payload { schema: SCHEMA_VERSION, seq: self.applied }).expect("payload serialises");
         let (writer, result) = tokio::task::spawn_blocking(move || {
             let result = writer.prepare_commit().and_then(|mut prepared| {
                 prepared.set_payload(&payload);
@@ -168,13 +164,7 @@ impl Indexer {
 /// Keeps `index` following the database: takes the writer when it is free, applies changes
 /// when woken by `wake` (a local write) or every `poll` (writes by other processes), and
 /// retries after errors. Runs until the task is dropped.
-pub async fn follow(
-    index: SearchIndex,
-    db: Db,
-    wake: Arc<Notify>,
-    poll: Duration,
-    memory_budget_mb: usize,
-) {
+pub async fn follow(index: SearchIndex, db: Db, wake: Arc<Notify>, poll: Duration, memory_budget_mb: usize) {
     let mut indexer: Option<Indexer> = None;
     let mut warned_locked = false;
     loop {

@@ -8,13 +8,20 @@
 //! rebuilds everything from the database alone.
 
 pub mod analyzer;
+pub mod baseline;
 mod collector;
 mod indexer;
 pub mod query;
 mod schema;
 mod search;
+mod spell;
+mod suggest;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hoclieu_domain::{Synonyms, Vocabularies};
 
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
@@ -22,9 +29,28 @@ use tantivy::{Index, IndexReader, ReloadPolicy};
 
 pub use indexer::{Indexer, follow};
 pub use schema::{Fields, SCHEMA_VERSION};
-pub use search::{
-    Facets, Filters, Hit, MAX_DEPTH, SearchRequest, SearchResponse, Sort, escape_into,
-};
+pub use search::{Facets, Filters, Hit, MAX_DEPTH, SearchRequest, SearchResponse, Sort, escape_into};
+pub use suggest::{MAX_SUGGESTIONS, Suggestion};
+
+/// What the index knows of the language: vocabularies (for metadata words and hints) and
+/// synonyms (with the optional function words).
+pub struct Language {
+    pub vocab: Arc<Vocabularies>,
+    pub synonyms: Synonyms,
+}
+
+impl Language {
+    pub fn new(vocab: Arc<Vocabularies>, synonyms: Synonyms) -> Arc<Language> {
+        Arc::new(Language { vocab, synonyms })
+    }
+
+    /// The embedded vocabularies and synonyms.
+    pub fn embedded() -> Arc<Language> {
+        let vocab = Arc::new(Vocabularies::embedded());
+        let synonyms = Synonyms::embedded(&vocab);
+        Language::new(vocab, synonyms)
+    }
+}
 
 /// The index crate's error type.
 #[derive(Debug, thiserror::Error)]
@@ -62,13 +88,20 @@ pub struct SearchIndex {
     reader: IndexReader,
     fields: Fields,
     location: PathBuf,
+    lang: Arc<Language>,
+    /// Words of the index for spelling correction, rebuilt when stale (see `lexicon`).
+    lexicon: Arc<Mutex<Option<(Instant, Arc<spell::Lexicon>)>>>,
 }
+
+/// How long a lexicon serves before it is rebuilt (it is needed only by queries that found
+/// nothing, and new words matter little within a minute).
+const LEXICON_TTL: Duration = Duration::from_secs(60);
 
 impl SearchIndex {
     /// Opens (or creates) the index under `dir`. Each schema version lives in its own
     /// subdirectory (`v1`, `v2`…), so a new version starts empty and is filled from the
     /// database while an older binary keeps its own.
-    pub fn open(dir: &Path) -> Result<SearchIndex> {
+    pub fn open(dir: &Path, lang: Arc<Language>) -> Result<SearchIndex> {
         let location = dir.join(format!("v{SCHEMA_VERSION}"));
         std::fs::create_dir_all(&location)?;
         for entry in std::fs::read_dir(dir)? {
@@ -80,28 +113,42 @@ impl SearchIndex {
         }
         let fields = Fields::new();
         let index = Index::open_or_create(MmapDirectory::open(&location)?, fields.schema.clone())?;
-        Self::finish_open(index, fields, location)
+        Self::finish_open(index, fields, location, lang)
     }
 
-    /// An index in memory (tests).
-    pub fn in_memory() -> Result<SearchIndex> {
+    /// An index in memory (tests, evaluation).
+    pub fn in_memory(lang: Arc<Language>) -> Result<SearchIndex> {
         let fields = Fields::new();
         let index = Index::create_in_ram(fields.schema.clone());
-        Self::finish_open(index, fields, PathBuf::from("(memory)"))
+        Self::finish_open(index, fields, PathBuf::from("(memory)"), lang)
     }
 
-    fn finish_open(index: Index, fields: Fields, location: PathBuf) -> Result<SearchIndex> {
+    fn finish_open(index: Index, fields: Fields, location: PathBuf, lang: Arc<Language>) -> Result<SearchIndex> {
         analyzer::register(&index);
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::OnCommitWithDelay)
-            .try_into()?;
-        Ok(SearchIndex {
-            index,
-            reader,
-            fields,
-            location,
-        })
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::OnCommitWithDelay).try_into()?;
+        Ok(SearchIndex { index, reader, fields, location, lang, lexicon: Arc::default() })
+    }
+
+    pub fn language(&self) -> &Language {
+        &self.lang
+    }
+
+    /// The lexicon of the current commit, rebuilt when older than a minute.
+    fn lexicon(&self, searcher: &tantivy::Searcher) -> Result<Arc<spell::Lexicon>> {
+        let mut cached = self.lexicon.lock().expect("lexicon lock");
+        if let Some((built, lexicon)) = cached.as_ref() {
+            if built.elapsed() < LEXICON_TTL {
+                return Ok(lexicon.clone());
+            }
+        }
+        let lexicon = Arc::new(spell::Lexicon::build(searcher, &self.fields)?);
+        *cached = Some((Instant::now(), lexicon.clone()));
+        Ok(lexicon)
+    }
+
+    /// Forgets the cached lexicon (after bulk changes, and in tests).
+    pub fn refresh_lexicon(&self) {
+        *self.lexicon.lock().expect("lexicon lock") = None;
     }
 
     /// Where the index lives.
@@ -116,11 +163,7 @@ impl SearchIndex {
     /// The last change-sequence number included in the latest commit (0 for a new index).
     pub fn applied_seq(&self) -> Result<i64> {
         let metas = self.index.load_metas()?;
-        Ok(metas
-            .payload
-            .as_deref()
-            .and_then(|p| serde_json::from_str::<Payload>(p).ok())
-            .map_or(0, |p| p.seq))
+        Ok(metas.payload.as_deref().and_then(|p| serde_json::from_str::<Payload>(p).ok()).map_or(0, |p| p.seq))
     }
 
     /// Documents visible to searches.

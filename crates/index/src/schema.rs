@@ -1,6 +1,8 @@
 //! The index schema and how a material becomes a document.
 
-use hoclieu_domain::Material;
+use hoclieu_domain::spelling::roman;
+use hoclieu_domain::text::{fold_word, words};
+use hoclieu_domain::{Material, Vocabularies};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
@@ -9,8 +11,8 @@ use tantivy::{TantivyDocument, doc};
 use crate::analyzer;
 
 /// Bumped whenever the schema or the analyzers change: an index built with another version is
-/// rebuilt from the database on open.
-pub const SCHEMA_VERSION: u32 = 1;
+/// rebuilt from the database on open (it lives in its own directory, `v<N>`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A text field indexed twice: folded (no diacritics) and exact (diacritics, canonical tones).
 #[derive(Clone, Copy, Debug)]
@@ -26,29 +28,41 @@ pub struct Fields {
     pub external_id: Field,
     pub title: TextPair,
     pub title_bigram: Field,
+    /// Bigrams of exact words: whether two words typed with diacritics occur together.
+    pub title_bigram_exact: Field,
+    pub title_prefix: Field,
     pub lesson: TextPair,
+    pub lesson_prefix: Field,
     pub chapter: TextPair,
     pub keywords: TextPair,
     pub description: TextPair,
+    /// The material's vocabulary values as words (labels, aliases, "lớp 10"), so a query word
+    /// such as "toán", "10" or "kntt" can be satisfied by metadata as well as by text.
+    pub meta: Field,
     pub subject: Field,
     pub grade: Field,
     pub series: Field,
     pub resource_type: Field,
+    pub lesson_no: Field,
     pub created: Field,
     pub downloads: Field,
     pub schema: Schema,
 }
 
-fn text(tokenizer: &str, stored: bool) -> TextOptions {
-    let indexing = TextFieldIndexing::default()
-        .set_tokenizer(tokenizer)
-        .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+fn text(tokenizer: &str, stored: bool, positions: bool) -> TextOptions {
+    let option = if positions { IndexRecordOption::WithFreqsAndPositions } else { IndexRecordOption::WithFreqs };
+    let indexing = TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(option);
     let options = TextOptions::default().set_indexing_options(indexing);
-    if stored {
-        options.set_stored()
-    } else {
-        options
-    }
+    if stored { options.set_stored() } else { options }
+}
+
+/// The lesson number of "Bài 12. …" / "Bài XII: …" (the first number after "bài").
+pub fn lesson_number(text: &str) -> Option<u64> {
+    let folded: Vec<String> = words(text).map(fold_word).collect();
+    folded
+        .windows(2)
+        .find(|w| w[0] == "bai")
+        .and_then(|w| w[1].parse::<u64>().ok().or_else(|| roman(&w[1]).map(u64::from)))
 }
 
 impl Fields {
@@ -56,21 +70,26 @@ impl Fields {
         let mut b = Schema::builder();
         let mut pair = |name: &str, stored: bool| TextPair {
             // The folded field keeps the original text (for snippets and display).
-            fold: b.add_text_field(name, text(analyzer::FOLD, stored)),
-            exact: b.add_text_field(&format!("{name}_exact"), text(analyzer::EXACT, false)),
+            fold: b.add_text_field(name, text(analyzer::FOLD, stored, true)),
+            exact: b.add_text_field(&format!("{name}_exact"), text(analyzer::EXACT, false, true)),
         };
         let title = pair("title", true);
         let lesson = pair("lesson", true);
         let chapter = pair("chapter", true);
         let keywords = pair("keywords", false);
         let description = pair("description", true);
-        let title_bigram = b.add_text_field("title_bigram", text(analyzer::BIGRAM, false));
+        let title_bigram = b.add_text_field("title_bigram", text(analyzer::BIGRAM, false, false));
+        let title_bigram_exact = b.add_text_field("title_bigram_exact", text(analyzer::EXACT_BIGRAM, false, false));
+        let title_prefix = b.add_text_field("title_prefix", text(analyzer::PREFIX, false, false));
+        let lesson_prefix = b.add_text_field("lesson_prefix", text(analyzer::PREFIX, false, false));
+        let meta = b.add_text_field("meta", text(analyzer::FOLD, false, true));
         let id = b.add_text_field("id", STRING | STORED);
         let external_id = b.add_text_field("external_id", STORED);
         let subject = b.add_text_field("subject", STRING | FAST | STORED);
         let series = b.add_text_field("series", STRING | FAST | STORED);
         let resource_type = b.add_text_field("resource_type", STRING | FAST | STORED);
         let grade = b.add_u64_field("grade", INDEXED | FAST | STORED);
+        let lesson_no = b.add_u64_field("lesson_no", INDEXED);
         let created = b.add_i64_field("created", FAST | STORED);
         let downloads = b.add_u64_field("downloads", FAST | STORED);
         Fields {
@@ -78,14 +97,19 @@ impl Fields {
             external_id,
             title,
             title_bigram,
+            title_bigram_exact,
+            title_prefix,
             lesson,
+            lesson_prefix,
             chapter,
             keywords,
             description,
+            meta,
             subject,
             grade,
             series,
             resource_type,
+            lesson_no,
             created,
             downloads,
             schema: b.build(),
@@ -93,13 +117,15 @@ impl Fields {
     }
 
     /// The document of a material.
-    pub fn document(&self, m: &Material) -> TantivyDocument {
+    pub fn document(&self, m: &Material, vocab: &Vocabularies) -> TantivyDocument {
         let meta = &m.meta;
         let mut d = doc!(
             self.id => m.id.to_string(),
             self.title.fold => meta.title.as_str(),
             self.title.exact => meta.title.as_str(),
             self.title_bigram => meta.title.as_str(),
+            self.title_bigram_exact => meta.title.as_str(),
+            self.title_prefix => meta.title.as_str(),
             self.subject => meta.subject.as_str(),
             self.resource_type => meta.resource_type.as_str(),
             self.created => m.created_at.timestamp_micros(),
@@ -109,17 +135,21 @@ impl Fields {
             d.add_text(pair.fold, value);
             d.add_text(pair.exact, value);
         };
-        for (pair, value) in [
-            (self.lesson, &meta.lesson),
-            (self.chapter, &meta.chapter),
-            (self.description, &meta.description),
-        ] {
+        for (pair, value) in
+            [(self.lesson, &meta.lesson), (self.chapter, &meta.chapter), (self.description, &meta.description)]
+        {
             if let Some(v) = value {
                 both(pair, v);
             }
         }
         for k in &meta.keywords {
             both(self.keywords, k);
+        }
+        if let Some(l) = &meta.lesson {
+            d.add_text(self.lesson_prefix, l);
+        }
+        if let Some(n) = meta.lesson.as_deref().and_then(lesson_number).or_else(|| lesson_number(&meta.title)) {
+            d.add_u64(self.lesson_no, n);
         }
         if let Some(e) = &meta.external_id {
             d.add_text(self.external_id, e);
@@ -130,12 +160,49 @@ impl Fields {
         if let Some(g) = meta.grade {
             d.add_u64(self.grade, u64::from(g));
         }
+        d.add_text(self.meta, metadata_words(m, vocab));
         d
     }
+}
+
+/// The words of a material's vocabulary values, each group separated by punctuation.
+fn metadata_words(m: &Material, vocab: &Vocabularies) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut term = |v: &hoclieu_domain::Vocabulary, code: &str| {
+        if let Some(t) = v.get(code) {
+            parts.push(t.label.clone());
+            parts.extend(t.aliases.iter().cloned());
+        }
+    };
+    term(&vocab.subjects, &m.meta.subject);
+    term(&vocab.resource_types, &m.meta.resource_type);
+    if let Some(s) = &m.meta.series {
+        term(&vocab.series, s);
+    }
+    if let Some(g) = m.meta.grade {
+        parts.push(format!("lớp {g}"));
+        if let Some(level) = vocab.level_of_grade(g) {
+            parts.push(level.label.clone());
+            parts.extend(level.aliases.iter().cloned());
+        }
+    }
+    parts.join(" | ")
 }
 
 impl Default for Fields {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lesson_numbers_arabic_and_roman() {
+        assert_eq!(lesson_number("Bài 12. Đường tròn"), Some(12));
+        assert_eq!(lesson_number("Giáo án Toán 10 – Bài IV: Vectơ"), Some(4));
+        assert_eq!(lesson_number("Ôn tập chương"), None);
     }
 }

@@ -1,6 +1,6 @@
 //! Searching: request, response, hits with highlighted snippets.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use serde::Serialize;
@@ -10,11 +10,16 @@ use tantivy::{Searcher, TantivyDocument};
 use uuid::Uuid;
 
 use crate::collector::{STR_FACETS, SearchCollector};
+use crate::query::{Correction, Matching};
 use crate::schema::Fields;
-use crate::{Error, Result, SearchIndex, analyzer, query};
+use crate::{Error, Result, SearchIndex, analyzer, query, spell};
 
 /// Deepest result a search may page to (offset + page size).
 pub const MAX_DEPTH: usize = 10_000;
+/// Below this many results a query is checked for spelling mistakes.
+const FEW: u64 = 20;
+/// How much better a correction must fit the index to replace a query that found something.
+const CONVINCING: f32 = 1.0;
 /// Characters of description shown in a hit.
 const SNIPPET_CHARS: usize = 240;
 
@@ -81,6 +86,10 @@ pub struct SearchResponse {
     pub total: u64,
     pub hits: Vec<Hit>,
     pub facets: Facets,
+    /// When the query as typed found nothing: the corrected query whose results these are.
+    pub corrected_query: Option<String>,
+    /// Whether not every word of the query had to match (the strict query found nothing).
+    pub relaxed: bool,
 }
 
 fn sorted_counts(counts: std::collections::HashMap<String, u64>) -> Vec<(String, u64)> {
@@ -90,22 +99,60 @@ fn sorted_counts(counts: std::collections::HashMap<String, u64>) -> Vec<(String,
 }
 
 impl SearchIndex {
-    /// Runs a search: the total, one page of hits and the facet counts, in one pass.
+    /// Runs a search: the total, one page of hits and the facet counts, in one pass. A query
+    /// that finds nothing is tried again with spelling corrections, then with fewer words
+    /// required; the response says so.
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResponse> {
         if req.offset + req.limit > MAX_DEPTH {
             return Err(Error::TooDeep(MAX_DEPTH));
         }
-        let words = query::parse(&req.text);
-        let q = query::build(&self.fields, &words);
+        let lang = &*self.lang;
+        let parsed = query::parse(&req.text);
+        let hints = query::understand(&parsed.words, &lang.vocab);
         let searcher = self.reader.searcher();
-        let collector = SearchCollector {
-            filters: &req.filters,
-            sort: req.sort,
-            keep: req.offset + req.limit,
+        let collector = SearchCollector { filters: &req.filters, sort: req.sort, keep: req.offset + req.limit };
+        let build = |corrections: &[Correction], matching| {
+            query::build(&self.fields, lang, &parsed, &hints, corrections, matching)
         };
-        let collected = searcher.search(&*q, &collector)?;
+        let mut built = build(&[], Matching::All);
+        let mut collected = searcher.search(&*built.query, &collector)?;
+        let (mut corrected_query, mut relaxed) = (None, false);
+        // Few or no results: maybe the query is mistyped.
+        if collected.total < FEW && !parsed.words.is_empty() {
+            let lexicon = self.lexicon(&searcher)?;
+            let fix = spell::correct(&parsed, &lexicon, &searcher, &self.fields, |w| lang.synonyms.is_optional(w));
+            // A convincing correction is searched as if the teacher had typed it.
+            if let Some(text) = fix.did_you_mean.as_deref().filter(|_| collected.total == 0 || fix.margin >= CONVINCING)
+            {
+                let corrected = query::parse(text);
+                let hints = query::understand(&corrected.words, &lang.vocab);
+                let attempt = query::build(&self.fields, lang, &corrected, &hints, &[], Matching::All);
+                let found = searcher.search(&*attempt.query, &collector)?;
+                if found.total > collected.total {
+                    (built, collected, corrected_query) = (attempt, found, Some(text.to_owned()));
+                }
+            }
+            if collected.total == 0 && !fix.corrections.is_empty() {
+                built = build(&fix.corrections, Matching::All);
+                collected = searcher.search(&*built.query, &collector)?;
+                if collected.total > 0 {
+                    corrected_query = fix.did_you_mean.clone();
+                }
+            }
+            if collected.total == 0 && built.units > 1 {
+                // Relaxed: fewer and fewer of the words required, down to half of them.
+                for n in (built.units.div_ceil(2)..built.units).rev() {
+                    let attempt = build(&fix.corrections, Matching::AtLeast(n));
+                    let found = searcher.search(&*attempt.query, &collector)?;
+                    if found.total > 0 {
+                        (built, collected, relaxed) = (attempt, found, true);
+                        break;
+                    }
+                }
+            }
+        }
 
-        let highlighter = Highlighter::new(&self.index, &self.fields, &words)?;
+        let highlighter = Highlighter::new(&self.index, &self.fields, built.highlight)?;
         let hits = collected
             .top
             .iter()
@@ -118,13 +165,8 @@ impl SearchIndex {
 
         let [subject, series, resource_type] = collected.str_counts;
         debug_assert_eq!(STR_FACETS, ["subject", "series", "resource_type"]);
-        let mut grade: Vec<(u8, u64)> = collected
-            .grade_counts
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(g, n)| (g as u8, *n))
-            .collect();
+        let mut grade: Vec<(u8, u64)> =
+            collected.grade_counts.iter().enumerate().filter(|(_, n)| **n > 0).map(|(g, n)| (g as u8, *n)).collect();
         grade.sort_by_key(|(g, _)| *g);
         Ok(SearchResponse {
             total: collected.total,
@@ -135,6 +177,8 @@ impl SearchIndex {
                 series: sorted_counts(series),
                 resource_type: sorted_counts(resource_type),
             },
+            corrected_query,
+            relaxed,
         })
     }
 
@@ -148,35 +192,35 @@ impl SearchIndex {
 /// original text, so "kiem" highlights "kiểm"; the description passage is chosen by tantivy's
 /// snippet generator on the same analyzer.
 struct Highlighter {
-    terms: HashSet<String>,
+    phrases: Vec<Vec<String>>,
     description: SnippetGenerator,
 }
 
 impl Highlighter {
-    fn new(index: &tantivy::Index, fields: &Fields, words: &[query::QueryWord]) -> Result<Self> {
-        let terms = query::highlight_terms(words);
-        let scored: BTreeMap<String, f32> = terms.iter().map(|t| (t.clone(), 1.0)).collect();
+    fn new(index: &tantivy::Index, fields: &Fields, phrases: Vec<Vec<String>>) -> Result<Self> {
+        let scored: BTreeMap<String, f32> = phrases.iter().flatten().map(|t| (t.clone(), 1.0)).collect();
         let field = fields.description.fold;
-        let description = SnippetGenerator::new(
-            scored,
-            index.tokenizer_for_field(field)?,
-            field,
-            SNIPPET_CHARS,
-        );
-        Ok(Highlighter {
-            terms: terms.into_iter().collect(),
-            description,
-        })
+        let description = SnippetGenerator::new(scored, index.tokenizer_for_field(field)?, field, SNIPPET_CHARS);
+        Ok(Highlighter { phrases, description })
     }
 
-    /// `text[range]` as escaped HTML with matched words in `<mark>`.
+    /// `text[range]` as escaped HTML with matched words in `<mark>` (a phrase only where all
+    /// of it occurs).
     fn mark(&self, text: &str, range: Range<usize>) -> String {
         let mut tokens = Vec::new();
         analyzer::tokenize(analyzer::Mode::Fold, &text[range.clone()], &mut tokens);
+        let mut marked = vec![false; tokens.len()];
+        for p in &self.phrases {
+            for start in 0..tokens.len().saturating_sub(p.len() - 1) {
+                if tokens[start..start + p.len()].iter().zip(p).all(|(t, w)| &t.text == w) {
+                    marked[start..start + p.len()].iter_mut().for_each(|m| *m = true);
+                }
+            }
+        }
         let mut out = String::with_capacity(range.len() + 32);
         let mut at = 0;
         let part = &text[range];
-        for t in tokens.iter().filter(|t| self.terms.contains(&t.text)) {
+        for t in tokens.iter().zip(&marked).filter(|(_, m)| **m).map(|(t, _)| t) {
             escape_into(&part[at..t.offset_from], &mut out);
             out.push_str("<mark>");
             escape_into(&part[t.offset_from..t.offset_to], &mut out);
@@ -203,12 +247,8 @@ impl Highlighter {
         }
         let range = snippet.fragment_range();
         // Extend to whole words (the fragment ends at a token, dropping closing punctuation).
-        let end = text[range.end..]
-            .find(char::is_whitespace)
-            .map_or(text.len(), |i| range.end + i);
-        let start = text[..range.start]
-            .rfind(char::is_whitespace)
-            .map_or(0, |i| i + 1);
+        let end = text[range.end..].find(char::is_whitespace).map_or(text.len(), |i| range.end + i);
+        let start = text[..range.start].rfind(char::is_whitespace).map_or(0, |i| i + 1);
         let mut out = String::new();
         if start > 0 {
             out.push('…');
@@ -222,9 +262,7 @@ impl Highlighter {
 }
 
 fn text_of(doc: &TantivyDocument, field: Field) -> Option<String> {
-    doc.get_first(field)
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
+    doc.get_first(field).and_then(|v| v.as_str()).map(str::to_owned)
 }
 
 /// Escapes text for HTML.
@@ -264,9 +302,7 @@ fn hit(fields: &Fields, doc: &TantivyDocument, score: f32, h: &Highlighter) -> H
     let snippet_html = h.passage(&description);
     let u64_of = |f: Field| doc.get_first(f).and_then(|v| v.as_u64());
     Hit {
-        id: text_of(doc, fields.id)
-            .and_then(|s| Uuid::parse_str(&s).ok())
-            .unwrap_or_default(),
+        id: text_of(doc, fields.id).and_then(|s| Uuid::parse_str(&s).ok()).unwrap_or_default(),
         external_id: text_of(doc, fields.external_id),
         title,
         title_html,

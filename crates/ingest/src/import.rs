@@ -58,16 +58,10 @@ pub struct ImportReport {
 
 fn line_error(line: u64, e: &Error) -> LineError {
     match e {
-        Error::Invalid(hoclieu_domain::Error::Invalid { field, message, .. }) => LineError {
-            line,
-            field: (!field.is_empty()).then(|| field.clone()),
-            message: message.clone(),
-        },
-        other => LineError {
-            line,
-            field: None,
-            message: other.to_string(),
-        },
+        Error::Invalid(hoclieu_domain::Error::Invalid { field, message, .. }) => {
+            LineError { line, field: (!field.is_empty()).then(|| field.clone()), message: message.clone() }
+        }
+        other => LineError { line, field: None, message: other.to_string() },
     }
 }
 
@@ -78,27 +72,15 @@ struct Batch {
 impl Ingest {
     /// Imports a JSON Lines file. Returns an error only when the import as a whole cannot go on
     /// (unreadable file, database down); bad lines are listed in the report.
-    pub async fn import_jsonl(
-        &self,
-        path: &Path,
-        mut progress: impl FnMut(&ImportProgress),
-    ) -> Result<ImportReport> {
-        let io = |source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        };
+    pub async fn import_jsonl(&self, path: &Path, mut progress: impl FnMut(&ImportProgress)) -> Result<ImportReport> {
+        let io = |source| Error::Io { path: path.display().to_string(), source };
         let file = tokio::fs::File::open(path).await.map_err(io)?;
         let total_bytes = file.metadata().await.map_err(io)?.len();
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let mut report = ImportReport::default();
-        let mut state = ImportProgress {
-            total_bytes,
-            ..Default::default()
-        };
-        let mut batch = Batch {
-            writes: Vec::with_capacity(BATCH),
-        };
+        let mut state = ImportProgress { total_bytes, ..Default::default() };
+        let mut batch = Batch { writes: Vec::with_capacity(BATCH) };
         let mut files: HashMap<PathBuf, NewFile> = HashMap::new();
         let mut buf = Vec::new();
         let mut line_no = 0u64;
@@ -126,10 +108,7 @@ impl Ingest {
                 continue;
             }
             report.lines += 1;
-            match self
-                .prepare_line(text, &base, &mut files, &mut report)
-                .await
-            {
+            match self.prepare_line(text, &base, &mut files, &mut report).await {
                 Ok(write) => batch.writes.push(write),
                 Err(e @ (Error::Db(_) | Error::Storage(_))) => return Err(e),
                 Err(e) => report.errors.push(line_error(line_no, &e)),
@@ -154,10 +133,7 @@ impl Ingest {
         if batch.writes.is_empty() {
             return Ok(());
         }
-        let written = self
-            .db
-            .write_materials(std::mem::take(&mut batch.writes), OnExisting::Update)
-            .await?;
+        let written = self.db.write_materials(std::mem::take(&mut batch.writes), OnExisting::Update).await?;
         for o in &written.outcomes {
             match o {
                 Outcome::Created(_) => report.created += 1,
@@ -181,21 +157,14 @@ impl Ingest {
         let record = ImportRecord::from_json(text)?;
         let entries = record.files.clone().unwrap_or_default();
         if entries.len() > hoclieu_domain::material::limits::FILES {
-            return Err(
-                hoclieu_domain::Error::invalid("files", codes::TOO_LONG, "too many files").into(),
-            );
+            return Err(hoclieu_domain::Error::invalid("files", codes::TOO_LONG, "too many files").into());
         }
         let meta = record.validate(&self.vocab, !entries.is_empty())?;
         let mut new_files = Vec::with_capacity(entries.len());
         for (i, entry) in entries.iter().enumerate() {
             let field = format!("files[{i}].path");
             if entry.path.trim().is_empty() {
-                return Err(hoclieu_domain::Error::invalid(
-                    field,
-                    codes::MISSING_FIELD,
-                    "path is empty",
-                )
-                .into());
+                return Err(hoclieu_domain::Error::invalid(field, codes::MISSING_FIELD, "path is empty").into());
             }
             let path = base.join(&entry.path);
             let stored = match files.get(&path) {
@@ -222,22 +191,13 @@ impl Ingest {
                 .unwrap_or_else(|| stored.name.clone());
             new_files.push(NewFile { name, ..stored });
         }
-        Ok(MaterialWrite {
-            meta,
-            files: new_files,
-        })
+        Ok(MaterialWrite { meta, files: new_files })
     }
 
     /// Stores a local file unless identical bytes are already stored.
     async fn store_path(&self, path: &Path) -> Result<NewFile> {
-        let io = |source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let io = |source| Error::Io { path: path.display().to_string(), source };
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         // First pass: hash, so that bytes already stored are not copied again.
         let mut file = tokio::fs::File::open(path).await.map_err(io)?;
         if !file.metadata().await.map_err(io)?.is_file() {
@@ -263,32 +223,16 @@ impl Ingest {
         if let Some(object_key) = self.db.blob_key(&sha256).await? {
             let sniffed = hoclieu_domain::media::sniff(&head, &name);
             if sniffed.executable {
-                return Err(Error::ForbiddenType {
-                    media_type: sniffed.media_type,
-                });
+                return Err(Error::ForbiddenType { media_type: sniffed.media_type });
             }
             let name = hoclieu_domain::material::display_file_name(&name);
-            return Ok(NewFile {
-                name,
-                media_type: sniffed.media_type,
-                sha256,
-                size,
-                object_key,
-            });
+            return Ok(NewFile { name, media_type: sniffed.media_type, sha256, size, object_key });
         }
         let file = tokio::fs::File::open(path).await.map_err(io)?;
-        let staged = self
-            .stage_file(
-                &name,
-                ReaderStream::with_capacity(file, FILE_CHUNK),
-                u64::MAX,
-            )
-            .await?;
+        let staged = self.stage_file(&name, ReaderStream::with_capacity(file, FILE_CHUNK), u64::MAX).await?;
         if staged.0.sha256 != sha256 {
             self.discard(std::slice::from_ref(&staged)).await;
-            return Err(io(std::io::Error::other(
-                "the file changed while it was being imported",
-            )));
+            return Err(io(std::io::Error::other("the file changed while it was being imported")));
         }
         Ok(staged.0)
     }

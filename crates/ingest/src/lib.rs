@@ -38,10 +38,7 @@ pub enum Error {
     #[error(transparent)]
     Db(#[from] hoclieu_db::Error),
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -112,9 +109,7 @@ impl Ingest {
         };
         if sniffed.executable {
             self.storage.delete(&file.object_key).await?;
-            return Err(Error::ForbiddenType {
-                media_type: sniffed.media_type,
-            });
+            return Err(Error::ForbiddenType { media_type: sniffed.media_type });
         }
         Ok(StagedFile(file))
     }
@@ -151,22 +146,13 @@ impl Ingest {
             return Err(hoclieu_domain::Error::invalid(
                 "file",
                 hoclieu_domain::error::codes::TOO_LONG,
-                format!(
-                    "at most {} files per material",
-                    hoclieu_domain::material::limits::FILES
-                ),
+                format!("at most {} files per material", hoclieu_domain::material::limits::FILES),
             )
             .into());
         }
         let meta = record.validate(&self.vocab, !files.is_empty())?;
-        let write = MaterialWrite {
-            meta,
-            files: files.iter().map(|f| f.0.clone()).collect(),
-        };
-        let written = self
-            .db
-            .write_materials(vec![write], OnExisting::Conflict)
-            .await?;
+        let write = MaterialWrite { meta, files: files.iter().map(|f| f.0.clone()).collect() };
+        let written = self.db.write_materials(vec![write], OnExisting::Conflict).await?;
         for key in &written.redundant_objects {
             // Identical bytes were already stored: keep the older object only.
             if let Err(e) = self.storage.delete(key).await {
@@ -174,10 +160,7 @@ impl Ingest {
             }
         }
         let id = written.outcomes[0].id();
-        self.db
-            .material(id)
-            .await?
-            .ok_or_else(|| hoclieu_db::Error::NotFound(format!("material {id}")).into())
+        self.db.material(id).await?.ok_or_else(|| hoclieu_db::Error::NotFound(format!("material {id}")).into())
     }
 }
 
@@ -191,10 +174,7 @@ mod tests {
         let db = Db::connect(&url, &Default::default()).await.unwrap();
         db.migrate().await.unwrap();
         let storage = Storage::local(&dir.path().join("objects")).unwrap();
-        (
-            Ingest::new(db, storage, Arc::new(Vocabularies::embedded())),
-            dir,
-        )
+        (Ingest::new(db, storage, Arc::new(Vocabularies::embedded())), dir)
     }
 
     fn chunks(data: &'static [u8]) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
@@ -203,17 +183,8 @@ mod tests {
 
     fn count_objects(dir: &std::path::Path) -> usize {
         fn walk(p: &std::path::Path) -> usize {
-            std::fs::read_dir(p).map_or(0, |d| {
-                d.flatten()
-                    .map(|e| {
-                        if e.path().is_dir() {
-                            walk(&e.path())
-                        } else {
-                            1
-                        }
-                    })
-                    .sum()
-            })
+            std::fs::read_dir(p)
+                .map_or(0, |d| d.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum())
         }
         walk(&dir.join("objects"))
     }
@@ -221,10 +192,7 @@ mod tests {
     #[tokio::test]
     async fn staged_files_are_hashed_sniffed_and_named() {
         let (ingest, _dir) = ingest().await;
-        let f = ingest
-            .stage_file("C:\\tmp\\Bài giảng.pdf", chunks(b"%PDF-1.4 hello"), 100)
-            .await
-            .unwrap();
+        let f = ingest.stage_file("C:\\tmp\\Bài giảng.pdf", chunks(b"%PDF-1.4 hello"), 100).await.unwrap();
         assert_eq!(f.0.name, "Bài giảng.pdf");
         assert_eq!(f.0.media_type, "application/pdf");
         assert_eq!(f.0.size, 14);
@@ -234,18 +202,12 @@ mod tests {
     #[tokio::test]
     async fn too_large_and_executables_leave_nothing_behind() {
         let (ingest, dir) = ingest().await;
-        let err = ingest
-            .stage_file("a.pdf", chunks(b"0123456789"), 5)
-            .await
-            .unwrap_err();
+        let err = ingest.stage_file("a.pdf", chunks(b"0123456789"), 5).await.unwrap_err();
         assert!(matches!(err, Error::TooLarge { limit: 5 }));
         let mut exe = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff\0\0".to_vec();
         exe.resize(256, 0);
         let exe: &'static [u8] = Box::leak(exe.into_boxed_slice());
-        let err = ingest
-            .stage_file("bai.pdf", chunks(exe), 1000)
-            .await
-            .unwrap_err();
+        let err = ingest.stage_file("bai.pdf", chunks(exe), 1000).await.unwrap_err();
         assert!(matches!(err, Error::ForbiddenType { .. }), "{err}");
         assert_eq!(count_objects(dir.path()), 0);
     }
@@ -253,39 +215,22 @@ mod tests {
     #[tokio::test]
     async fn invalid_metadata_discards_the_staged_files() {
         let (ingest, dir) = ingest().await;
-        let f = ingest
-            .stage_file("a.pdf", chunks(b"%PDF-1.4 x"), 100)
-            .await
-            .unwrap();
+        let f = ingest.stage_file("a.pdf", chunks(b"%PDF-1.4 x"), 100).await.unwrap();
         assert_eq!(count_objects(dir.path()), 1);
-        let record = ImportRecord::from_json(
-            r#"{"title":"x","subject":"thiên văn","resource_type":"video"}"#,
-        )
-        .unwrap();
+        let record = ImportRecord::from_json(r#"{"title":"x","subject":"thiên văn","resource_type":"video"}"#).unwrap();
         let err = ingest.create(&record, vec![f]).await.unwrap_err();
-        assert!(
-            matches!(&err, Error::Invalid(e) if e.field() == Some("subject")),
-            "{err}"
-        );
+        assert!(matches!(&err, Error::Invalid(e) if e.field() == Some("subject")), "{err}");
         assert_eq!(count_objects(dir.path()), 0);
     }
 
     #[tokio::test]
     async fn identical_uploads_share_one_object() {
         let (ingest, dir) = ingest().await;
-        let record = ImportRecord::from_json(
-            r#"{"title":"Bài 1","subject":"toan","resource_type":"bai-tap"}"#,
-        )
-        .unwrap();
-        let a = ingest
-            .stage_file("a.pdf", chunks(b"%PDF-1.4 same"), 100)
-            .await
-            .unwrap();
+        let record =
+            ImportRecord::from_json(r#"{"title":"Bài 1","subject":"toan","resource_type":"bai-tap"}"#).unwrap();
+        let a = ingest.stage_file("a.pdf", chunks(b"%PDF-1.4 same"), 100).await.unwrap();
         let m1 = ingest.create(&record, vec![a]).await.unwrap();
-        let b = ingest
-            .stage_file("b.pdf", chunks(b"%PDF-1.4 same"), 100)
-            .await
-            .unwrap();
+        let b = ingest.stage_file("b.pdf", chunks(b"%PDF-1.4 same"), 100).await.unwrap();
         let m2 = ingest.create(&record, vec![b]).await.unwrap();
         assert_eq!(m1.files[0].object_key, m2.files[0].object_key);
         assert_eq!(m2.files[0].name, "b.pdf");

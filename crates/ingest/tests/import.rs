@@ -11,11 +11,7 @@ async fn setup() -> (Ingest, Db, tempfile::TempDir) {
     let db = Db::connect(&url, &Default::default()).await.unwrap();
     db.migrate().await.unwrap();
     let storage = Storage::local(&dir.path().join("objects")).unwrap();
-    (
-        Ingest::new(db.clone(), storage, Arc::new(Vocabularies::embedded())),
-        db,
-        dir,
-    )
+    (Ingest::new(db.clone(), storage, Arc::new(Vocabularies::embedded())), db, dir)
 }
 
 #[tokio::test]
@@ -39,33 +35,16 @@ async fn good_lines_import_bad_lines_are_reported_and_reimport_is_idempotent() {
     std::fs::write(src.join("a.jsonl"), &bytes).unwrap();
 
     let mut calls = 0;
-    let report = ingest
-        .import_jsonl(&src.join("a.jsonl"), |_| calls += 1)
-        .await
-        .unwrap();
+    let report = ingest.import_jsonl(&src.join("a.jsonl"), |_| calls += 1).await.unwrap();
     assert!(calls >= 1);
     assert_eq!(report.lines, 8);
     assert_eq!(report.created, 3);
-    let summary: Vec<(u64, Option<&str>)> = report
-        .errors
-        .iter()
-        .map(|e| (e.line, e.field.as_deref()))
-        .collect();
+    let summary: Vec<(u64, Option<&str>)> = report.errors.iter().map(|e| (e.line, e.field.as_deref())).collect();
     assert_eq!(
         summary,
-        vec![
-            (3, Some("subject")),
-            (4, Some("files[0].path")),
-            (5, Some("titel")),
-            (6, None),
-            (9, None)
-        ]
+        vec![(3, Some("subject")), (4, Some("files[0].path")), (5, Some("titel")), (6, None), (9, None)]
     );
-    assert!(
-        report.errors[1].to_string().contains("files/missing.pdf"),
-        "{}",
-        report.errors[1]
-    );
+    assert!(report.errors[1].to_string().contains("files/missing.pdf"), "{}", report.errors[1]);
 
     let m1 = db.material_by_external_id("m1").await.unwrap().unwrap();
     assert_eq!(m1.meta.subject, "toan");
@@ -73,24 +52,15 @@ async fn good_lines_import_bad_lines_are_reported_and_reimport_is_idempotent() {
     assert_eq!(m1.files[0].name, "Bài 1 (trình chiếu).pdf");
     assert_eq!(m1.files[0].media_type, "application/pdf");
     let m5 = db.material_by_external_id("m5").await.unwrap().unwrap();
-    assert_eq!(
-        m5.files[0].object_key, m1.files[0].object_key,
-        "identical bytes are stored once"
-    );
+    assert_eq!(m5.files[0].object_key, m1.files[0].object_key, "identical bytes are stored once");
 
     // Re-running changes nothing; fixing a line imports it; editing one updates it.
-    let again = ingest
-        .import_jsonl(&src.join("a.jsonl"), |_| {})
-        .await
-        .unwrap();
+    let again = ingest.import_jsonl(&src.join("a.jsonl"), |_| {}).await.unwrap();
     assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 3));
     lines[2] = lines[2].replace("thiên văn", "Vật lý");
     lines[7] = lines[7].replace("Bài 6", "Bài 6 (sửa)");
     std::fs::write(src.join("a.jsonl"), lines.join("\n")).unwrap();
-    let fixed = ingest
-        .import_jsonl(&src.join("a.jsonl"), |_| {})
-        .await
-        .unwrap();
+    let fixed = ingest.import_jsonl(&src.join("a.jsonl"), |_| {}).await.unwrap();
     assert_eq!((fixed.created, fixed.updated, fixed.unchanged), (1, 1, 2));
     assert_eq!(db.count_materials().await.unwrap(), 4);
 }
@@ -98,9 +68,6 @@ async fn good_lines_import_bad_lines_are_reported_and_reimport_is_idempotent() {
 #[tokio::test]
 async fn an_unreadable_file_is_an_error_of_the_whole_import() {
     let (ingest, _db, dir) = setup().await;
-    let err = ingest
-        .import_jsonl(&dir.path().join("nope.jsonl"), |_| {})
-        .await
-        .unwrap_err();
+    let err = ingest.import_jsonl(&dir.path().join("nope.jsonl"), |_| {}).await.unwrap_err();
     assert!(err.to_string().contains("nope.jsonl"), "{err}");
 }

@@ -19,9 +19,7 @@ use futures_util::stream::{BoxStream, StreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{
-    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
-};
+use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 /// Size of the parts of a multipart upload, and the threshold below which an object is sent in
 /// one PUT. S3 requires parts of at least 5 MiB.
@@ -78,29 +76,17 @@ impl Storage {
     pub fn local(root: &FsPath) -> Result<Self> {
         std::fs::create_dir_all(root)?;
         let fs = Arc::new(LocalFileSystem::new_with_prefix(root)?.with_automatic_cleanup(true));
-        Ok(Storage {
-            store: fs.clone(),
-            local: Some(fs),
-            description: format!("local:{}", root.display()),
-        })
+        Ok(Storage { store: fs.clone(), local: Some(fs), description: format!("local:{}", root.display()) })
     }
 
     /// Objects in memory (tests, throw-away instances).
     pub fn memory() -> Self {
-        Storage {
-            store: Arc::new(InMemory::new()),
-            local: None,
-            description: "memory".into(),
-        }
+        Storage { store: Arc::new(InMemory::new()), local: None, description: "memory".into() }
     }
 
     /// Any other object_store backend (S3 and compatible services).
     pub fn from_store(store: Arc<dyn ObjectStore>, description: String) -> Self {
-        Storage {
-            store,
-            local: None,
-            description,
-        }
+        Storage { store, local: None, description }
     }
 
     /// Where objects are, for logs (never contains secrets).
@@ -113,21 +99,12 @@ impl Storage {
         let id = uuid::Uuid::now_v7().simple().to_string();
         // Shard by the random tail of the id so directories stay small on local disks.
         let key = format!("blobs/{}/{id}", &id[id.len() - 2..]);
-        ObjectWriter {
-            storage: self.clone(),
-            key,
-            state: WriterState::Buffering(Vec::new(), 0),
-            size: 0,
-        }
+        ObjectWriter { storage: self.clone(), key, state: WriterState::Buffering(Vec::new(), 0), size: 0 }
     }
 
     /// Size of an object.
     pub async fn size(&self, key: &str) -> Result<u64> {
-        let meta = self
-            .store
-            .head(&Path::from(key))
-            .await
-            .map_err(map_not_found(key))?;
+        let meta = self.store.head(&Path::from(key)).await.map_err(map_not_found(key))?;
         Ok(meta.size)
     }
 
@@ -155,24 +132,13 @@ impl Storage {
             && r.start >= r.end
         {
             let size = self.size(key).await?;
-            return Err(Error::InvalidRange {
-                start: r.start,
-                end: r.end,
-                size,
-            });
+            return Err(Error::InvalidRange { start: r.start, end: r.end, size });
         }
-        let options = GetOptions {
-            range: range.clone().map(GetRange::Bounded),
-            ..Default::default()
-        };
-        let result = self
-            .store
-            .get_opts(&path, options)
-            .await
-            .map_err(|e| match e {
-                object_store::Error::NotFound { .. } => Error::NotFound(key.to_owned()),
-                other => Error::Backend(other),
-            })?;
+        let options = GetOptions { range: range.clone().map(GetRange::Bounded), ..Default::default() };
+        let result = self.store.get_opts(&path, options).await.map_err(|e| match e {
+            object_store::Error::NotFound { .. } => Error::NotFound(key.to_owned()),
+            other => Error::Backend(other),
+        })?;
         let size = result.meta.size;
         let range = result.range.clone();
         let body = match result.payload {
@@ -186,19 +152,14 @@ impl Storage {
     pub fn list_keys(&self) -> BoxStream<'static, Result<(String, u64)>> {
         self.store
             .list(Some(&Path::from("blobs")))
-            .map(|r| {
-                r.map(|m| (m.location.to_string(), m.size))
-                    .map_err(Error::from)
-            })
+            .map(|r| r.map(|m| (m.location.to_string(), m.size)).map_err(Error::from))
             .boxed()
     }
 
     async fn make_durable(&self, key: &str) -> Result<()> {
         let Some(fs) = &self.local else { return Ok(()) };
         let file = fs.path_to_filesystem(&Path::from(key))?;
-        tokio::task::spawn_blocking(move || fsync_with_parent(&file))
-            .await
-            .map_err(std::io::Error::other)??;
+        tokio::task::spawn_blocking(move || fsync_with_parent(&file)).await.map_err(std::io::Error::other)??;
         Ok(())
     }
 }
@@ -227,10 +188,7 @@ fn read_file_chunks(file: std::fs::File, range: Range<u64>) -> ByteStream {
         while left > 0 {
             let want = left.min(LOCAL_READ_CHUNK as u64) as usize;
             let mut buf = vec![0u8; want];
-            let result = file
-                .read_exact(&mut buf)
-                .map(|()| Bytes::from(buf))
-                .map_err(Error::from);
+            let result = file.read_exact(&mut buf).map(|()| Bytes::from(buf)).map_err(Error::from);
             let failed = result.is_err();
             if tx.blocking_send(result).is_err() || failed {
                 return; // the client went away, or the read failed (reported)
@@ -238,10 +196,7 @@ fn read_file_chunks(file: std::fs::File, range: Range<u64>) -> ByteStream {
             left -= want as u64;
         }
     });
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })
-    .boxed()
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
 }
 
 enum WriterState {
@@ -284,11 +239,7 @@ impl ObjectWriter {
                 *len += chunk.len();
                 chunks.push(chunk);
                 if *len >= PART_SIZE {
-                    let upload = self
-                        .storage
-                        .store
-                        .put_multipart(&Path::from(self.key.as_str()))
-                        .await?;
+                    let upload = self.storage.store.put_multipart(&Path::from(self.key.as_str())).await?;
                     let mut multipart = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
                     for c in std::mem::take(chunks) {
                         multipart.put(c);
@@ -317,10 +268,7 @@ impl ObjectWriter {
             }
         }
         self.storage.make_durable(&self.key).await?;
-        Ok(StoredObject {
-            key: self.key,
-            size: self.size,
-        })
+        Ok(StoredObject { key: self.key, size: self.size })
     }
 
     /// Discards everything written.
@@ -355,18 +303,13 @@ mod tests {
     /// The same checks run against every backend.
     async fn conformance(storage: Storage) {
         // Empty, small and multipart-sized objects round-trip exactly.
-        let big: Vec<u8> = (0..(PART_SIZE * 2 + 12345))
-            .map(|i| (i * 7 % 251) as u8)
-            .collect();
+        let big: Vec<u8> = (0..(PART_SIZE * 2 + 12345)).map(|i| (i * 7 % 251) as u8).collect();
         for data in [Vec::new(), b"xin chao".to_vec(), big.clone()] {
             let stored = write_all(&storage, &data, 1 << 20).await;
             assert_eq!(stored.size, data.len() as u64);
             assert_eq!(storage.size(&stored.key).await.unwrap(), data.len() as u64);
             if !data.is_empty() {
-                assert_eq!(
-                    read_all(&storage, &stored.key, None).await,
-                    (data.len() as u64, data.clone())
-                );
+                assert_eq!(read_all(&storage, &stored.key, None).await, (data.len() as u64, data.clone()));
             }
         }
         // Ranges, including one running past the end (clamped).
@@ -376,25 +319,17 @@ mod tests {
         let n = big.len() as u64;
         let (_, tail) = read_all(&storage, &stored.key, Some(n - 10..n + 100)).await;
         assert_eq!(tail, &big[big.len() - 10..]);
-        assert!(matches!(
-            storage.read(&stored.key, Some(5..5)).await,
-            Err(Error::InvalidRange { .. })
-        ));
+        assert!(matches!(storage.read(&stored.key, Some(5..5)).await, Err(Error::InvalidRange { .. })));
         // Listing sees it; deleting removes it; deleting twice is fine.
         let keys: Vec<(String, u64)> = storage.list_keys().try_collect().await.unwrap();
         assert!(keys.contains(&(stored.key.clone(), n)));
         storage.delete(&stored.key).await.unwrap();
         storage.delete(&stored.key).await.unwrap();
         assert!(!storage.exists(&stored.key).await.unwrap());
-        assert!(matches!(
-            storage.read(&stored.key, None).await,
-            Err(Error::NotFound(_))
-        ));
+        assert!(matches!(storage.read(&stored.key, None).await, Err(Error::NotFound(_))));
         // An aborted writer leaves nothing behind.
         let mut w = storage.writer();
-        w.write(Bytes::from(vec![1u8; PART_SIZE + 1]))
-            .await
-            .unwrap();
+        w.write(Bytes::from(vec![1u8; PART_SIZE + 1])).await.unwrap();
         let key = w.key().to_owned();
         w.abort().await;
         assert!(!storage.exists(&key).await.unwrap());

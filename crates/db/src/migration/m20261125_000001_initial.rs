@@ -62,30 +62,18 @@ impl MigrationTrait for Migration {
                             .to("materials", "id")
                             .on_delete(ForeignKeyAction::Cascade),
                     )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from("material_files", "sha256")
-                            .to("blobs", "sha256"),
-                    )
+                    .foreign_key(ForeignKey::create().from("material_files", "sha256").to("blobs", "sha256"))
                     .to_owned(),
             )
             .await?;
         manager
             .create_index(
-                Index::create()
-                    .name("material_files_material")
-                    .table("material_files")
-                    .col("material_id")
-                    .to_owned(),
+                Index::create().name("material_files_material").table("material_files").col("material_id").to_owned(),
             )
             .await?;
         manager
             .create_index(
-                Index::create()
-                    .name("material_files_sha256")
-                    .table("material_files")
-                    .col("sha256")
-                    .to_owned(),
+                Index::create().name("material_files_sha256").table("material_files").col("sha256").to_owned(),
             )
             .await?;
         manager

@@ -11,10 +11,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_hoclieu");
 
 /// The repository root (for fixtures).
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
 /// A data directory, with helpers to run subcommands on it.
@@ -25,10 +22,7 @@ pub struct Data {
 
 impl Data {
     pub fn new() -> Data {
-        Data {
-            dir: tempfile::tempdir().unwrap(),
-            env: Vec::new(),
-        }
+        Data { dir: tempfile::tempdir().unwrap(), env: Vec::new() }
     }
 
     pub fn path(&self) -> &Path {
@@ -57,36 +51,16 @@ impl Data {
 
     /// Creates an API key and returns its token.
     pub fn api_key(&self, scope: &str) -> String {
-        let out = self.run(&[
-            "apikey",
-            "create",
-            "--name",
-            &format!("test {scope}"),
-            "--scope",
-            scope,
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = self.run(&["apikey", "create", "--name", &format!("test {scope}"), "--scope", scope]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 
     /// Files stored in the local object store.
     pub fn object_count(&self) -> usize {
         fn walk(p: &Path) -> usize {
-            std::fs::read_dir(p).map_or(0, |d| {
-                d.flatten()
-                    .map(|e| {
-                        if e.path().is_dir() {
-                            walk(&e.path())
-                        } else {
-                            1
-                        }
-                    })
-                    .sum()
-            })
+            std::fs::read_dir(p)
+                .map_or(0, |d| d.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum())
         }
         walk(&self.path().join("objects"))
     }
@@ -108,19 +82,10 @@ impl Data {
         BufReader::new(stdout).read_line(&mut line).unwrap();
         let Some(start) = line.find("http://") else {
             let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
             panic!("the server did not start: {line}{err}");
         };
-        let base = line[start..]
-            .split('/')
-            .take(3)
-            .collect::<Vec<_>>()
-            .join("/");
+        let base = line[start..].split('/').take(3).collect::<Vec<_>>().join("/");
         Server { child, base }
     }
 }
@@ -141,10 +106,7 @@ impl Drop for Server {
 pub type Response = ureq::http::Response<ureq::Body>;
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
 }
 
 impl Server {
@@ -182,12 +144,7 @@ impl Server {
     }
 
     /// Uploads a material: metadata JSON and files (name, bytes).
-    pub fn upload(
-        &self,
-        token: Option<&str>,
-        metadata: &str,
-        files: &[(&str, &[u8])],
-    ) -> (u16, serde_json::Value) {
+    pub fn upload(&self, token: Option<&str>, metadata: &str, files: &[(&str, &[u8])]) -> (u16, serde_json::Value) {
         let (content_type, body) = multipart(Some(metadata), files);
         let auth = token.map(|t| format!("Bearer {t}"));
         let mut headers = vec![("Content-Type", content_type.as_str())];
@@ -215,18 +172,11 @@ pub fn json_of(mut r: Response) -> (u16, serde_json::Value) {
 }
 
 pub fn bytes_of(mut r: Response) -> Vec<u8> {
-    r.body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .read_to_vec()
-        .unwrap()
+    r.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap()
 }
 
 pub fn header(r: &Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_default()
+    r.headers().get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).unwrap_or_default()
 }
 
 /// A multipart/form-data body. File names are sent as raw UTF-8, as browsers do.
@@ -260,10 +210,7 @@ pub fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> T {
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "condition not reached within 10 s"
-        );
+        assert!(Instant::now() < deadline, "condition not reached within 10 s");
         std::thread::sleep(Duration::from_millis(50));
     }
 }

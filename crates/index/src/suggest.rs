@@ -1,0 +1,117 @@
+//! Autocomplete: lesson names and titles that contain the words typed so far, the last one as a
+//! prefix of a word ("tap h" → "Tập hợp…"), ignoring diacritics.
+
+use std::collections::HashMap;
+
+use hoclieu_domain::text::fold_text;
+use serde::Serialize;
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::{TantivyDocument, Term};
+
+use crate::analyzer::{self, Mode};
+use crate::search::escape_into;
+use crate::{Result, SearchIndex, query};
+
+/// Most suggestions returned.
+pub const MAX_SUGGESTIONS: usize = 10;
+/// Documents looked at to gather suggestions.
+const CANDIDATE_DOCS: usize = 60;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Suggestion {
+    pub text: String,
+    /// The text as escaped HTML with the typed part of each word in `<mark>`.
+    pub html: String,
+    /// "lesson" or "title".
+    pub kind: &'static str,
+}
+
+fn either(a: Field, b: Field, text: &str) -> Box<dyn Query> {
+    let t = |f| -> (Occur, Box<dyn Query>) {
+        (Occur::Should, Box::new(TermQuery::new(Term::from_field_text(f, text), IndexRecordOption::WithFreqs)))
+    };
+    Box::new(BooleanQuery::new(vec![t(a), t(b)]))
+}
+
+impl SearchIndex {
+    /// Up to `limit` (≤ [`MAX_SUGGESTIONS`]) completions of `text`.
+    pub fn suggest(&self, text: &str, limit: usize) -> Result<Vec<Suggestion>> {
+        let limit = limit.min(MAX_SUGGESTIONS);
+        let words: Vec<String> = query::parse(text).words.into_iter().map(|w| w.fold).collect();
+        let Some((last, full)) = words.split_last() else { return Ok(Vec::new()) };
+        // After a space the last word is complete too.
+        let (full, prefix) =
+            if text.ends_with(char::is_whitespace) { (&words[..], None) } else { (full, Some(last.as_str())) };
+        let f = &self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            full.iter().map(|w| (Occur::Must, either(f.title.fold, f.lesson.fold, w))).collect();
+        if let Some(p) = prefix {
+            let p: String = p.chars().take(analyzer::MAX_PREFIX_CHARS).collect();
+            clauses.push((Occur::Must, either(f.title_prefix, f.lesson_prefix, &p)));
+        }
+        let searcher = self.reader.searcher();
+        let top =
+            searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(CANDIDATE_DOCS).order_by_score())?;
+
+        // (kind rank, count, first seen) per distinct text.
+        let mut seen: HashMap<String, (usize, Suggestion, u32, usize)> = HashMap::new();
+        for (rank, (_, address)) in top.iter().enumerate() {
+            let doc: TantivyDocument = searcher.doc(*address)?;
+            for (kind, field) in [("lesson", f.lesson.fold), ("title", f.title.fold)] {
+                let Some(candidate) = doc.get_first(field).and_then(|v| v.as_str()) else { continue };
+                let Some(html) = mark(candidate, full, prefix) else { continue };
+                let entry = seen.entry(fold_text(candidate)).or_insert_with(|| {
+                    let k = usize::from(kind == "title");
+                    (k, Suggestion { text: candidate.to_owned(), html, kind }, 0, rank)
+                });
+                entry.2 += 1;
+            }
+        }
+        let mut ranked: Vec<(usize, Suggestion, u32, usize)> = seen.into_values().collect();
+        ranked.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)).then(a.3.cmp(&b.3)).then(a.1.text.cmp(&b.1.text)));
+        Ok(ranked.into_iter().take(limit).map(|r| r.1).collect())
+    }
+}
+
+/// `text` as HTML with the typed words marked, or `None` when it does not contain them all.
+fn mark(text: &str, full: &[String], prefix: Option<&str>) -> Option<String> {
+    let mut tokens = Vec::new();
+    analyzer::tokenize(Mode::Fold, text, &mut tokens);
+    let mut marks: Vec<(usize, usize)> = Vec::new();
+    for w in full {
+        let t = tokens.iter().find(|t| &t.text == w)?;
+        marks.push((t.offset_from, t.offset_to));
+    }
+    if let Some(p) = prefix {
+        let t = tokens.iter().find(|t| t.text.starts_with(p) && !marks.contains(&(t.offset_from, t.offset_to)))?;
+        // Mark as many characters of the original word as the prefix has.
+        let chars = p.chars().count();
+        let end = text[t.offset_from..t.offset_to]
+            .char_indices()
+            .filter(|(_, c)| !unicode_is_mark(*c))
+            .nth(chars)
+            .map_or(t.offset_to, |(i, _)| t.offset_from + i);
+        marks.push((t.offset_from, end));
+    }
+    marks.sort_unstable();
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut at = 0;
+    for (a, b) in marks {
+        if a < at {
+            continue;
+        }
+        escape_into(&text[at..a], &mut out);
+        out.push_str("<mark>");
+        escape_into(&text[a..b], &mut out);
+        out.push_str("</mark>");
+        at = b;
+    }
+    escape_into(&text[at..], &mut out);
+    Some(out)
+}
+
+fn unicode_is_mark(c: char) -> bool {
+    ('\u{300}'..='\u{36f}').contains(&c)
+}
