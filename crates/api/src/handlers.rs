@@ -62,7 +62,9 @@ pub async fn search(req: HttpRequest, app: Data) -> Result<HttpResponse, ApiErro
     let params = SearchParams::parse(req.query_string(), &app.vocab)?;
     let response = app.index.search(&params.request)?;
     if app.settings.query_log && !params.request.text.is_empty() && params.page == 1 {
-        app.search_log.record(params.log_entry(response.total, response.corrected_query.clone()));
+        // Relaxed matches are what the teacher did not ask for: the query found nothing.
+        let found = if response.relaxed { 0 } else { response.total };
+        app.search_log.record(params.log_entry(found, response.corrected_query.clone()));
     }
     Ok(HttpResponse::Ok().json(SearchView::new(response, params.page, params.per_page, &app.vocab)))
 }

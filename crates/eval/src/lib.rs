@@ -289,10 +289,10 @@ pub fn check_codes(queries: &[EvalQuery]) -> Result<(), String> {
             ("series", &w.series, &v.series),
             ("resource_type", &w.resource_type, &v.resource_types),
         ] {
-            if let Some(c) = code {
-                if vocab.get(c).is_none() {
-                    return Err(format!("query {}: unknown {what} code {c:?}", q.id));
-                }
+            if let Some(c) = code
+                && vocab.get(c).is_none()
+            {
+                return Err(format!("query {}: unknown {what} code {c:?}", q.id));
             }
         }
     }

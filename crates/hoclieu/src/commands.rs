@@ -295,8 +295,8 @@ pub async fn report(g: &Global, config: Config, zero_results: bool, days: u64, l
     let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
     let since = chrono::Utc::now() - chrono::Duration::days(days as i64);
     let rows = db.frequent_queries(since, zero_results, limit).await?;
-    let what = if zero_results { "that found nothing" } else { "" };
-    println!("Most frequent searches {what} in the last {days} days:");
+    let what = if zero_results { " that found nothing" } else { "" };
+    println!("Most frequent searches{what} in the last {days} days:");
     if rows.is_empty() {
         println!("(none)");
     }

@@ -346,3 +346,47 @@ fn vietnamese_pages_search_and_link_to_downloads() {
     let html = r.body_mut().read_to_string().unwrap();
     assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"));
 }
+
+#[test]
+fn suggestions_corrections_and_the_zero_results_report() {
+    let data = Data::new();
+    let server = data.serve(&["--demo", repo().join("fixtures/demo/materials.jsonl").to_str().unwrap()]);
+    eventually(|| (server.json("/api/v1/search").1["total"] == 48).then_some(()));
+
+    // Autocomplete: diacritics-insensitive, last word as a prefix, at most 10.
+    let (status, s) = server.json("/api/v1/suggest?q=duong+tr");
+    assert_eq!(status, 200, "{s}");
+    let list = s["suggestions"].as_array().unwrap();
+    assert!(!list.is_empty() && list.len() <= 10);
+    assert!(list[0]["text"].as_str().unwrap().to_lowercase().contains("đường tr"), "words in order first: {s}");
+    assert!(list[0]["html"].as_str().unwrap().contains("<mark>"));
+    let (_, s) = server.json("/api/v1/suggest?q=to&limit=3");
+    assert!(s["suggestions"].as_array().unwrap().len() <= 3);
+    let (status, b) = server.json("/api/v1/suggest?limit=99");
+    assert_eq!((status, b["error"]["field"].as_str()), (400, Some("limit")));
+
+    // Telex residue is corrected and said so.
+    let (_, r) = server.json(&format!("/api/v1/search?q={}", encode("dduwowngf trofn")));
+    assert_eq!(r["corrected_query"], "đường tròn", "{r}");
+    assert!(r["total"].as_u64().unwrap() >= 1);
+    assert_eq!(r["relaxed"], false);
+    // Nothing matches every word: fewer words are required, and the response says so.
+    let (_, r) = server.json(&format!("/api/v1/search?q={}", encode("đường tròn quỹ tích")));
+    assert_eq!(r["relaxed"], true, "{r}");
+    assert!(r["total"].as_u64().unwrap() >= 1);
+
+    // What teachers could not find reaches the report (the log is written within a second).
+    for q in ["robot lego ev3", "robot lego ev3", "Rôbốt Lego EV3", "dduwowngf trofn"] {
+        server.json(&format!("/api/v1/search?q={}", encode(q)));
+    }
+    let report = eventually(|| {
+        let out = data.run(&["report", "zero-results", "--days", "1"]);
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.to_lowercase().contains("lego ev3").then_some(text)
+    });
+    let line = report.lines().find(|l| l.to_lowercase().contains("lego")).unwrap();
+    assert!(line.trim_start().starts_with('3'), "variants of one query count together: {report}");
+    assert!(!report.contains("trofn"), "a corrected query found something: {report}");
+    let top = String::from_utf8(data.run(&["report", "top-queries", "--days", "1"]).stdout).unwrap();
+    assert!(top.contains("Lego") && top.contains("trofn"), "{top}");
+}

@@ -194,7 +194,7 @@ fn migrate_reports_and_is_idempotent() {
     let data = Data::new();
     let out = data.run(&["migrate"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("Applied 1 migration"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("Applied 2 migration"), "{}", stdout(&out));
     let out = data.run(&["migrate"]);
     assert!(stdout(&out).contains("up to date"), "{}", stdout(&out));
 }

@@ -66,11 +66,11 @@ pub fn tokenize(mode: Mode, text: &str, out: &mut Vec<Token>) {
         let mut folded = fold_word(word);
         // "Bài IV" and "Bài 4" are the same lesson.
         let mut renumbered = false;
-        if NUMBERED.contains(&previous_fold.as_str()) {
-            if let Some(n) = roman(&folded) {
-                folded = n.to_string();
-                renumbered = true;
-            }
+        if NUMBERED.contains(&previous_fold.as_str())
+            && let Some(n) = roman(&folded)
+        {
+            folded = n.to_string();
+            renumbered = true;
         }
         previous_fold.clone_from(&folded);
         let token = |text: String| Token { offset_from: start, offset_to: end, position, text, position_length: 1 };

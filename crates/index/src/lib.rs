@@ -90,8 +90,11 @@ pub struct SearchIndex {
     location: PathBuf,
     lang: Arc<Language>,
     /// Words of the index for spelling correction, rebuilt when stale (see `lexicon`).
-    lexicon: Arc<Mutex<Option<(Instant, Arc<spell::Lexicon>)>>>,
+    lexicon: Arc<Mutex<Option<CachedLexicon>>>,
 }
+
+/// A lexicon and when it was built.
+type CachedLexicon = (Instant, Arc<spell::Lexicon>);
 
 /// How long a lexicon serves before it is rebuilt (it is needed only by queries that found
 /// nothing, and new words matter little within a minute).
@@ -136,10 +139,10 @@ impl SearchIndex {
     /// The lexicon of the current commit, rebuilt when older than a minute.
     fn lexicon(&self, searcher: &tantivy::Searcher) -> Result<Arc<spell::Lexicon>> {
         let mut cached = self.lexicon.lock().expect("lexicon lock");
-        if let Some((built, lexicon)) = cached.as_ref() {
-            if built.elapsed() < LEXICON_TTL {
-                return Ok(lexicon.clone());
-            }
+        if let Some((built, lexicon)) = cached.as_ref()
+            && built.elapsed() < LEXICON_TTL
+        {
+            return Ok(lexicon.clone());
         }
         let lexicon = Arc::new(spell::Lexicon::build(searcher, &self.fields)?);
         *cached = Some((Instant::now(), lexicon.clone()));

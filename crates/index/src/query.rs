@@ -233,10 +233,10 @@ fn word_clause(fields: &Fields, fold: &str, exact: Option<&str>) -> Box<dyn Quer
     let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for (f, e, weight) in text_fields(fields) {
         alternatives.push((Occur::Should, boosted(term_query(f, fold), weight)));
-        if let Some(x) = exact {
-            if e != f {
-                alternatives.push((Occur::Should, boosted(term_query(e, x), weight * EXACT_BOOST)));
-            }
+        if let Some(x) = exact
+            && e != f
+        {
+            alternatives.push((Occur::Should, boosted(term_query(e, x), weight * EXACT_BOOST)));
         }
     }
     Box::new(BooleanQuery::new(alternatives))
@@ -325,7 +325,7 @@ pub fn build(
                 alternatives.push((Occur::Should, boosted(phrase_clause(fields, a), SYNONYM_WEIGHT)));
                 highlight.push(a.clone());
             }
-            let required = (i..i + len).any(|k| is_required(k));
+            let required = (i..i + len).any(&is_required);
             units.push((required, Box::new(BooleanQuery::new(alternatives))));
             i += len;
         } else {

@@ -77,7 +77,7 @@ impl Lexicon {
             }
         }
         for e in words.values_mut() {
-            e.spellings.sort_by(|a, b| b.1.cmp(&a.1));
+            e.spellings.sort_by_key(|s| std::cmp::Reverse(s.1));
         }
         let max_df = words.values().map(|e| e.text_df).max().unwrap_or(1);
         Ok(Lexicon { words, max_df })
@@ -172,26 +172,26 @@ pub fn correct(
         let w = &words[i];
         // VNI: one token of letters and digits ("toa1n") is one word.
         let token_words: Vec<usize> = (i..words.len()).take_while(|&k| words[k].token == w.token).collect();
-        if token_words.len() > 1 {
-            if let Some(v) = spelling::vni(&parsed.tokens[w.token]).filter(|v| known(&fold_word(v))) {
-                let original = Candidate {
-                    exact: None,
-                    words: token_words.iter().map(|&k| words[k].fold.clone()).collect(),
-                    display: parsed.tokens[w.token].clone(),
-                    prior: UNKNOWN,
-                    original: true,
-                };
-                let vni = Candidate {
-                    exact: Some(exact_word(&v)),
-                    words: vec![fold_word(&v)],
-                    prior: score(&[fold_word(&v)], TELEX),
-                    display: v,
-                    original: false,
-                };
-                slots.push(Slot { range: i..i + token_words.len(), candidates: vec![vni, original] });
-                i += token_words.len();
-                continue;
-            }
+        if token_words.len() > 1
+            && let Some(v) = spelling::vni(&parsed.tokens[w.token]).filter(|v| known(&fold_word(v)))
+        {
+            let original = Candidate {
+                exact: None,
+                words: token_words.iter().map(|&k| words[k].fold.clone()).collect(),
+                display: parsed.tokens[w.token].clone(),
+                prior: UNKNOWN,
+                original: true,
+            };
+            let vni = Candidate {
+                exact: Some(exact_word(&v)),
+                words: vec![fold_word(&v)],
+                prior: score(&[fold_word(&v)], TELEX),
+                display: v,
+                original: false,
+            };
+            slots.push(Slot { range: i..i + token_words.len(), candidates: vec![vni, original] });
+            i += token_words.len();
+            continue;
         }
         let fold = &w.fold;
         let original = Candidate {
@@ -215,10 +215,10 @@ pub fn correct(
                 candidates.push(Candidate { words, exact, display, prior, original: false });
             }
         };
-        if !w.diacritics {
-            if let Some(t) = spelling::telex(&w.raw) {
-                add(vec![fold_word(&t)], t.clone(), Some(exact_word(&t)), TELEX);
-            }
+        if !w.diacritics
+            && let Some(t) = spelling::telex(&w.raw)
+        {
+            add(vec![fold_word(&t)], t.clone(), Some(exact_word(&t)), TELEX);
         }
         if !is_known {
             // A missing space: both halves are words and follow each other in some title.
@@ -245,7 +245,7 @@ pub fn correct(
         {
             let mut edits: Vec<(u64, String)> =
                 spelling::edits1(fold).into_iter().map(|e| (lexicon.df(&e), e)).filter(|(df, _)| *df > 0).collect();
-            edits.sort_by(|a, b| b.0.cmp(&a.0));
+            edits.sort_by_key(|e| std::cmp::Reverse(e.0));
             for (_, e) in edits.into_iter().take(3) {
                 let display = lexicon.spelling(&e, typed);
                 let exact = typed.map(|_| display.clone());

@@ -55,37 +55,53 @@ impl SearchIndex {
         let top =
             searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(CANDIDATE_DOCS).order_by_score())?;
 
-        // (kind rank, count, first seen) per distinct text.
-        let mut seen: HashMap<String, (usize, Suggestion, u32, usize)> = HashMap::new();
+        // (words in order and side by side, kind, count, first seen) per distinct text.
+        let mut seen: HashMap<String, (bool, usize, Suggestion, u32, usize)> = HashMap::new();
         for (rank, (_, address)) in top.iter().enumerate() {
             let doc: TantivyDocument = searcher.doc(*address)?;
             for (kind, field) in [("lesson", f.lesson.fold), ("title", f.title.fold)] {
                 let Some(candidate) = doc.get_first(field).and_then(|v| v.as_str()) else { continue };
-                let Some(html) = mark(candidate, full, prefix) else { continue };
+                let Some((html, in_order)) = mark(candidate, full, prefix) else { continue };
                 let entry = seen.entry(fold_text(candidate)).or_insert_with(|| {
                     let k = usize::from(kind == "title");
-                    (k, Suggestion { text: candidate.to_owned(), html, kind }, 0, rank)
+                    (in_order, k, Suggestion { text: candidate.to_owned(), html, kind }, 0, rank)
                 });
-                entry.2 += 1;
+                entry.3 += 1;
             }
         }
-        let mut ranked: Vec<(usize, Suggestion, u32, usize)> = seen.into_values().collect();
-        ranked.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)).then(a.3.cmp(&b.3)).then(a.1.text.cmp(&b.1.text)));
-        Ok(ranked.into_iter().take(limit).map(|r| r.1).collect())
+        let mut ranked: Vec<(bool, usize, Suggestion, u32, usize)> = seen.into_values().collect();
+        ranked.sort_by(|a, b| {
+            b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(b.3.cmp(&a.3)).then(a.4.cmp(&b.4)).then(a.2.text.cmp(&b.2.text))
+        });
+        Ok(ranked.into_iter().take(limit).map(|r| r.2).collect())
     }
 }
 
-/// `text` as HTML with the typed words marked, or `None` when it does not contain them all.
-fn mark(text: &str, full: &[String], prefix: Option<&str>) -> Option<String> {
+/// `text` as HTML with the typed words marked, and whether they occur in the typed order side
+/// by side; `None` when it does not contain them all.
+fn mark(text: &str, full: &[String], prefix: Option<&str>) -> Option<(String, bool)> {
     let mut tokens = Vec::new();
     analyzer::tokenize(Mode::Fold, text, &mut tokens);
+    // The typed words side by side, if they occur so; each word anywhere otherwise.
+    let typed = full.len() + usize::from(prefix.is_some());
+    let run = (0..tokens.len()).find(|&s| {
+        s + typed <= tokens.len()
+            && full.iter().enumerate().all(|(k, w)| &tokens[s + k].text == w)
+            && prefix.is_none_or(|p| tokens[s + full.len()].text.starts_with(p))
+    });
     let mut marks: Vec<(usize, usize)> = Vec::new();
-    for w in full {
-        let t = tokens.iter().find(|t| &t.text == w)?;
+    for (k, w) in full.iter().enumerate() {
+        let t = match run {
+            Some(s) => &tokens[s + k],
+            None => tokens.iter().find(|t| &t.text == w)?,
+        };
         marks.push((t.offset_from, t.offset_to));
     }
     if let Some(p) = prefix {
-        let t = tokens.iter().find(|t| t.text.starts_with(p) && !marks.contains(&(t.offset_from, t.offset_to)))?;
+        let t = match run {
+            Some(s) => &tokens[s + full.len()],
+            None => tokens.iter().find(|t| t.text.starts_with(p) && !marks.contains(&(t.offset_from, t.offset_to)))?,
+        };
         // Mark as many characters of the original word as the prefix has.
         let chars = p.chars().count();
         let end = text[t.offset_from..t.offset_to]
@@ -109,7 +125,7 @@ fn mark(text: &str, full: &[String], prefix: Option<&str>) -> Option<String> {
         at = b;
     }
     escape_into(&text[at..], &mut out);
-    Some(out)
+    Some((out, run.is_some()))
 }
 
 fn unicode_is_mark(c: char) -> bool {
