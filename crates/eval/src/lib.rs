@@ -188,6 +188,8 @@ pub struct QueryResult {
     /// The correction hoclieu applied, if any, and whether it relaxed the query.
     pub corrected: Option<String>,
     pub relaxed: bool,
+    /// Time hoclieu took to answer (search, facets, snippets), in microseconds.
+    pub micros: u64,
 }
 
 /// Averages per variant and overall.
@@ -247,7 +249,9 @@ pub async fn evaluate(queries: &[EvalQuery], corpus: &[Material]) -> Result<Vec<
             offset: 0,
             limit: 10,
         };
+        let started = std::time::Instant::now();
         let response = index.search(&request).map_err(err)?;
+        let micros = started.elapsed().as_micros() as u64;
         let ranked: Vec<u8> =
             response.hits.iter().map(|h| by_id.get(&h.id).map_or(0, |m| q.want.grade(&m.meta))).collect();
         // The baseline has no filters: it filters its top 1,000 afterwards.
@@ -267,6 +271,7 @@ pub async fn evaluate(queries: &[EvalQuery], corpus: &[Material]) -> Result<Vec<
             top: response.hits.iter().take(3).map(|h| h.title.clone()).collect(),
             corrected: response.corrected_query.clone(),
             relaxed: response.relaxed,
+            micros,
             query: q.clone(),
         });
     }

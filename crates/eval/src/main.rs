@@ -97,6 +97,17 @@ async fn main() -> ExitCode {
         row(variant, v);
     }
     row("**overall**", &s.overall);
+    let mut micros: Vec<u64> = results.iter().map(|r| r.micros).collect();
+    micros.sort_unstable();
+    let pct = |p: f64| micros[((micros.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0;
+    println!();
+    println!(
+        "Latency of these searches in-process (one pass each, {} records, incl. corrections): p50 {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+        corpus.len(),
+        pct(0.5),
+        pct(0.9),
+        pct(1.0)
+    );
     let worst = s.per_variant.iter().map(|(k, v)| (k, v.1.ndcg)).min_by(|a, b| a.1.total_cmp(&b.1));
     let met = s.overall.1.ndcg >= GOAL_OVERALL && worst.is_none_or(|w| w.1 >= GOAL_VARIANT) && empty.is_empty();
     println!();
