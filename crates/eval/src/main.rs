@@ -3,7 +3,9 @@
 //!
 //! Options: `--queries FILE` (default: the embedded fixtures/eval/queries.jsonl), `--count N`,
 //! `--seed S`, `--check` (exit 1 below the goals: overall nDCG@10 ≥ 0.85, every variant ≥ 0.75),
-//! `--verbose` (every query), `--corpus FILE` (write the corpus as JSON Lines, for reading).
+//! `--verbose` (every query), `--corpus FILE` (write the corpus as JSON Lines, for reading),
+//! `--repeat N` (run each search N times and report the fastest, for profiling), `--explain Q`
+//! (the top five for a query with the explanation of their scores).
 
 use std::process::ExitCode;
 
@@ -15,8 +17,9 @@ const GOAL_VARIANT: f64 = 0.75;
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let (mut queries_file, mut count, mut seed, mut check, mut verbose, mut corpus_out) =
-        (None, CORPUS_SIZE, CORPUS_SEED, false, false, None);
+    let (mut queries_file, mut count, mut seed, mut check, mut verbose, mut corpus_out, mut repeat) =
+        (None, CORPUS_SIZE, CORPUS_SEED, false, false, None, 1usize);
+    let mut explain: Option<String> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--queries" => queries_file = args.next(),
@@ -25,6 +28,8 @@ async fn main() -> ExitCode {
             "--check" => check = true,
             "--verbose" => verbose = true,
             "--corpus" => corpus_out = args.next(),
+            "--explain" => explain = args.next(),
+            "--repeat" => repeat = args.next().and_then(|v| v.parse().ok()).unwrap_or(1),
             other => {
                 eprintln!("unknown option {other}; see the comment at the top of crates/eval/src/main.rs");
                 return ExitCode::from(2);
@@ -47,8 +52,11 @@ async fn main() -> ExitCode {
         let lines: Vec<String> = corpus.iter().map(|m| serde_json::to_string(&m.meta).expect("serialises")).collect();
         std::fs::write(&path, lines.join("\n")).expect("corpus written");
     }
+    if let Some(q) = explain {
+        return explain_top(&q, &corpus).await;
+    }
     let started = std::time::Instant::now();
-    let results = match evaluate(&queries, &corpus).await {
+    let results = match evaluate(&queries, &corpus, repeat).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -62,8 +70,9 @@ async fn main() -> ExitCode {
     if verbose {
         for r in &results {
             println!(
-                "{:<6} {:<16} nDCG {:.2} (base {:.2})  {:?}{}{} → {:?}",
+                "{:<6} {:<16} {:>6.1} ms nDCG {:.2} (base {:.2})  {:?}{}{} → {:?}",
                 r.query.id,
+                r.micros as f64 / 1000.0,
                 r.query.variant,
                 r.hoclieu.ndcg,
                 r.baseline.ndcg,
@@ -119,4 +128,17 @@ async fn main() -> ExitCode {
         if met { "met" } else { "NOT met" }
     );
     if check && !met { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// Prints the top five for a query with tantivy's explanation of each score.
+async fn explain_top(q: &str, corpus: &[hoclieu_domain::Material]) -> ExitCode {
+    use hoclieu_index::{Indexer, Language, SearchIndex, SearchRequest};
+    let index = SearchIndex::in_memory(Language::embedded()).expect("index");
+    Indexer::acquire(&index, 128).expect("writer").load(corpus).await.expect("loaded");
+    let r = index.search(&SearchRequest { text: q.to_owned(), limit: 5, ..Default::default() }).expect("search");
+    for h in r.hits {
+        println!("{:.3} {} [{} {} {:?} {}]", h.score, h.title, h.subject, h.resource_type, h.grade, h.downloads);
+        println!("{}", index.explain(q, h.id).expect("explain").unwrap_or_default());
+    }
+    ExitCode::SUCCESS
 }

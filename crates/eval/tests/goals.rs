@@ -9,7 +9,7 @@ async fn search_quality_meets_the_goals() {
     check_codes(&queries).unwrap();
     assert!(queries.len() >= 80, "at least 80 queries");
     let corpus = corpus(CORPUS_SIZE, CORPUS_SEED);
-    let results = evaluate(&queries, &corpus).await.unwrap();
+    let results = evaluate(&queries, &corpus, 1).await.unwrap();
     let missing: Vec<&str> = results.iter().filter(|r| r.relevant == 0).map(|r| r.query.id.as_str()).collect();
     assert!(missing.is_empty(), "queries without relevant records: {missing:?}");
     let s = summarise(&results);

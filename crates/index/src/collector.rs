@@ -12,6 +12,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
+use crate::query::Hints;
 use crate::search::{Filters, Sort};
 
 /// The dimensions of faceting and filtering backed by string fast fields.
@@ -31,6 +32,10 @@ pub struct Collected {
 
 pub struct SearchCollector<'a> {
     pub filters: &'a Filters,
+    /// What the query names (subject, grade, series, type, lesson): multiplies the relevance
+    /// of materials that have it. Multiplying keeps the boost proportionate however many fields
+    /// and words the text score sums.
+    pub hints: &'a Hints,
     pub sort: Sort,
     /// How many of the best documents to keep (offset + page size).
     pub keep: usize,
@@ -72,28 +77,35 @@ struct StrDimension {
     column: Option<StrColumn>,
     /// `None`: no filter on this dimension. `Some(sorted ords)`: allowed values.
     allowed: Option<Vec<u64>>,
+    /// Values the query names (boosted).
+    hinted: Vec<u64>,
     counts: Vec<u64>,
 }
 
-impl StrDimension {
-    fn new(reader: &SegmentReader, field: &str, filter: &[String]) -> tantivy::Result<Self> {
-        let column = reader.fast_fields().str(field)?;
-        let allowed = if filter.is_empty() {
-            None
-        } else {
-            let mut ords = Vec::new();
-            if let Some(col) = &column {
-                for value in filter {
-                    if let Some(ord) = col.dictionary().term_ord(value)? {
-                        ords.push(ord);
-                    }
-                }
+fn ords(column: &Option<StrColumn>, values: &[String]) -> tantivy::Result<Vec<u64>> {
+    let mut ords = Vec::new();
+    if let Some(col) = column {
+        for value in values {
+            if let Some(ord) = col.dictionary().term_ord(value)? {
+                ords.push(ord);
             }
-            ords.sort_unstable();
-            Some(ords)
-        };
+        }
+    }
+    ords.sort_unstable();
+    Ok(ords)
+}
+
+impl StrDimension {
+    fn new(reader: &SegmentReader, field: &str, filter: &[String], hinted: &[String]) -> tantivy::Result<Self> {
+        let column = reader.fast_fields().str(field)?;
+        let allowed = if filter.is_empty() { None } else { Some(ords(&column, filter)?) };
+        let hinted = ords(&column, hinted)?;
         let counts = vec![0; column.as_ref().map_or(0, |c| c.num_terms())];
-        Ok(StrDimension { column, allowed, counts })
+        Ok(StrDimension { column, allowed, hinted, counts })
+    }
+
+    fn hinted(&self, ord: Option<u64>) -> bool {
+        ord.is_some_and(|o| self.hinted.binary_search(&o).is_ok())
     }
 
     fn ord(&self, doc: DocId) -> Option<u64> {
@@ -118,6 +130,9 @@ pub struct SegmentSearch {
     grade_counts: [u64; 13],
     created: Column<i64>,
     downloads: Column<u64>,
+    lesson_no: Column<u64>,
+    hinted_grades: Vec<u64>,
+    hinted_lesson: Option<u64>,
     total: u64,
     /// Min-heap of the best `keep` candidates.
     top: BinaryHeap<std::cmp::Reverse<Candidate>>,
@@ -129,10 +144,11 @@ impl Collector for SearchCollector<'_> {
 
     fn for_segment(&self, segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<SegmentSearch> {
         let f = self.filters;
+        let h = self.hints;
         let dims = [
-            StrDimension::new(reader, STR_FACETS[0], &f.subjects)?,
-            StrDimension::new(reader, STR_FACETS[1], &f.series)?,
-            StrDimension::new(reader, STR_FACETS[2], &f.resource_types)?,
+            StrDimension::new(reader, STR_FACETS[0], &f.subjects, &h.subjects)?,
+            StrDimension::new(reader, STR_FACETS[1], &f.series, &h.series)?,
+            StrDimension::new(reader, STR_FACETS[2], &f.resource_types, &h.resource_types)?,
         ];
         let grade_allowed = (!f.grades.is_empty()).then(|| {
             let mut allowed = [false; 13];
@@ -153,6 +169,9 @@ impl Collector for SearchCollector<'_> {
             grade_counts: [0; 13],
             created: reader.fast_fields().i64("created")?,
             downloads: reader.fast_fields().u64("downloads")?,
+            lesson_no: reader.fast_fields().u64("lesson_no")?,
+            hinted_grades: h.grades.clone(),
+            hinted_lesson: h.lesson_no,
             total: 0,
             top: BinaryHeap::with_capacity(self.keep + 1),
         })
@@ -185,15 +204,41 @@ impl Collector for SearchCollector<'_> {
 }
 
 impl SegmentSearch {
-    fn key(&self, doc: DocId, score: Score) -> (f64, f64) {
+    /// How much the hints lift this document.
+    fn hint_factor(&self, doc: DocId, ords: &[Option<u64>; 3], grade: Option<u64>) -> f64 {
+        let mut factor = 1.0;
+        for (i, boost) in [HINT_SUBJECT, HINT_SERIES, HINT_TYPE].into_iter().enumerate() {
+            if self.dims[i].hinted(ords[i]) {
+                factor *= boost;
+            }
+        }
+        if grade.is_some_and(|g| self.hinted_grades.contains(&g)) {
+            factor *= HINT_GRADE;
+        }
+        if self.hinted_lesson.is_some() && self.lesson_no.first(doc) == self.hinted_lesson {
+            factor *= HINT_LESSON;
+        }
+        factor
+    }
+
+    fn key(&self, doc: DocId, score: Score, hint_factor: f64) -> (f64, f64) {
         let created = self.created.first(doc).unwrap_or(0) as f64;
         match self.sort {
-            Sort::Relevance => (f64::from(score) * popularity(self.downloads.first(doc).unwrap_or(0)), created),
+            Sort::Relevance => {
+                (f64::from(score) * hint_factor * popularity(self.downloads.first(doc).unwrap_or(0)), created)
+            }
             Sort::Newest => (created, f64::from(score)),
             Sort::Downloads => (self.downloads.first(doc).unwrap_or(0) as f64, f64::from(score)),
         }
     }
 }
+
+/// Relevance multipliers for materials that have what the query names.
+const HINT_SUBJECT: f64 = 1.3;
+const HINT_SERIES: f64 = 1.3;
+const HINT_TYPE: f64 = 1.5;
+const HINT_GRADE: f64 = 1.3;
+const HINT_LESSON: f64 = 1.5;
 
 /// A mild prior for popular materials: up to +8% of the score at 1,000 downloads and beyond,
 /// so it orders near-equal matches but never lifts a clearly weaker match above a better one.
@@ -241,7 +286,8 @@ impl SegmentCollector for SegmentSearch {
         if self.keep == 0 {
             return;
         }
-        let candidate = Candidate { key: self.key(doc, score), score, doc: DocAddress::new(self.segment, doc) };
+        let factor = self.hint_factor(doc, &ords, grade);
+        let candidate = Candidate { key: self.key(doc, score, factor), score, doc: DocAddress::new(self.segment, doc) };
         if self.top.len() < self.keep {
             self.top.push(std::cmp::Reverse(candidate));
         } else if let Some(worst) = self.top.peek()

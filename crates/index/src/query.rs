@@ -33,14 +33,13 @@ const BIGRAM_BOOST: f32 = 2.0;
 /// Weight of a synonym relative to the phrase the user typed.
 const SYNONYM_WEIGHT: f32 = 0.8;
 /// Weights of hints recognised in the query.
-/// Scores added by hints recognised in the query. Constant, not BM25: how rare a series or a
-/// grade is says nothing about how much the teacher wants it.
+/// Scores by which a word read as a subject or a grade matches the material's subject or grade.
+/// Constant, not BM25: how rare a grade is says nothing about how much the teacher wants it.
+/// (The hints' boosts are multipliers applied in the collector.)
 const HINT_SUBJECT: f32 = 3.0;
 const HINT_GRADE: f32 = 4.0;
-const HINT_SERIES: f32 = 3.0;
-const HINT_TYPE: f32 = 3.0;
-const HINT_LESSON: f32 = 4.0;
-/// Weight of a subject's name found in text rather than in the subject field.
+/// Weight of a subject's name found in a topic (title, lesson, chapter) rather than in the
+/// subject field.
 const VOCABULARY_WORD_IN_TEXT: f32 = 0.3;
 
 /// One word of a query in its normalised forms.
@@ -251,14 +250,28 @@ fn grade_clause(fields: &Fields, grade: u64, word: &str) -> Box<dyn Query> {
     ]))
 }
 
+/// A word where topics are named: title, lesson and chapter.
+fn topic_clause(fields: &Fields, fold: &str) -> Box<dyn Query> {
+    let fields = [(fields.title.fold, 4.0), (fields.lesson.fold, 2.5), (fields.chapter.fold, 1.5)];
+    Box::new(BooleanQuery::new(
+        fields.into_iter().map(|(f, w)| (Occur::Should, boosted(term_query(f, fold), w))).collect(),
+    ))
+}
+
 /// Several folded words in order (a synonym or a correction), in any field.
+///
+/// Phrases are looked for where names of things are written — title, lesson, keywords and the
+/// metadata words — not in chapters and descriptions, which would cost position checks on the
+/// most common words for little gain.
 fn phrase_clause(fields: &Fields, words: &[String]) -> Box<dyn Query> {
     if let [one] = words {
         return word_clause(fields, one, None);
     }
-    let alternatives = text_fields(fields)
+    let phrase_fields =
+        [(fields.title.fold, 4.0), (fields.lesson.fold, 2.5), (fields.keywords.fold, 2.0), (fields.meta, 1.5)];
+    let alternatives = phrase_fields
         .into_iter()
-        .map(|(f, _, weight)| {
+        .map(|(f, weight)| {
             let terms = words.iter().map(|w| Term::from_field_text(f, w)).collect();
             (Occur::Should, boosted(Box::new(PhraseQuery::new(terms)), weight))
         })
@@ -296,7 +309,7 @@ pub fn build(
             let by_subject = ConstScoreQuery::new(term_query(fields.subject, subject), HINT_SUBJECT);
             return Box::new(BooleanQuery::new(vec![
                 (Occur::Should, Box::new(by_subject) as Box<dyn Query>),
-                (Occur::Should, boosted(text(), VOCABULARY_WORD_IN_TEXT)),
+                (Occur::Should, boosted(topic_clause(fields, &w.fold), VOCABULARY_WORD_IN_TEXT)),
             ])) as Box<dyn Query>;
         }
         match w.fold.parse::<u64>() {
@@ -319,15 +332,23 @@ pub fn build(
             units.push((true, Box::new(BooleanQuery::new(alternatives))));
             i = c.range.end.max(i + 1);
         } else if let Some((len, alts)) = synonyms.at_start(&folds[i..]) {
+            highlight.extend(alts.iter().cloned());
+            if (i..i + len).all(|k| hints.boost_only.contains(&k)) {
+                // A series or type name: its hint scores it; matching it (and its synonyms) in
+                // text again would cost passes over the commonest words ("bài", "giảng").
+                i += len;
+                continue;
+            }
             let mut alternatives: Vec<(Occur, Box<dyn Query>)> =
                 vec![(Occur::Should, all_of((i..i + len).map(single).collect()))];
             for a in &alts {
                 alternatives.push((Occur::Should, boosted(phrase_clause(fields, a), SYNONYM_WEIGHT)));
-                highlight.push(a.clone());
             }
             let required = (i..i + len).any(&is_required);
             units.push((required, Box::new(BooleanQuery::new(alternatives))));
             i += len;
+        } else if hints.boost_only.contains(&i) {
+            i += 1;
         } else {
             units.push((is_required(i), single(i)));
             i += 1;
@@ -356,33 +377,6 @@ pub fn build(
             let bigram = format!("{}_{}", pair[0].fold, pair[1].fold);
             clauses.push((Occur::Should, boosted(term_query(fields.title_bigram, &bigram), BIGRAM_BOOST)));
         }
-    }
-    let constant = |q: Box<dyn Query>, score: f32| -> (Occur, Box<dyn Query>) {
-        (Occur::Should, Box::new(ConstScoreQuery::new(q, score)))
-    };
-    let hint = |field: Field, value: &str, score: f32| constant(term_query(field, value), score);
-    for s in &hints.subjects {
-        // Subjects named by words of the query are matched by those words' clauses.
-        if !hints.subject_words.iter().any(|(_, code)| code == s) {
-            clauses.push(hint(fields.subject, s, HINT_SUBJECT));
-        }
-    }
-    for s in &hints.series {
-        clauses.push(hint(fields.series, s, HINT_SERIES));
-    }
-    for t in &hints.resource_types {
-        clauses.push(hint(fields.resource_type, t, HINT_TYPE));
-    }
-    for &g in &hints.grades {
-        // Grades named by a word of the query are matched by that word's clause.
-        if !hints.grade_words.iter().any(|&k| words[k].fold == g.to_string()) {
-            let q = TermQuery::new(Term::from_field_u64(fields.grade, g), IndexRecordOption::Basic);
-            clauses.push(constant(Box::new(q), HINT_GRADE));
-        }
-    }
-    if let Some(n) = hints.lesson_no {
-        let q = TermQuery::new(Term::from_field_u64(fields.lesson_no, n), IndexRecordOption::Basic);
-        clauses.push(constant(Box::new(q), HINT_LESSON));
     }
     highlight.sort();
     highlight.dedup();

@@ -89,7 +89,7 @@ impl Fields {
         let series = b.add_text_field("series", STRING | FAST | STORED);
         let resource_type = b.add_text_field("resource_type", STRING | FAST | STORED);
         let grade = b.add_u64_field("grade", INDEXED | FAST | STORED);
-        let lesson_no = b.add_u64_field("lesson_no", INDEXED);
+        let lesson_no = b.add_u64_field("lesson_no", INDEXED | FAST);
         let created = b.add_i64_field("created", FAST | STORED);
         let downloads = b.add_u64_field("downloads", FAST | STORED);
         Fields {

@@ -110,7 +110,8 @@ impl SearchIndex {
         let parsed = query::parse(&req.text);
         let hints = query::understand(&parsed.words, &lang.vocab);
         let searcher = self.reader.searcher();
-        let collector = SearchCollector { filters: &req.filters, sort: req.sort, keep: req.offset + req.limit };
+        let collector =
+            SearchCollector { filters: &req.filters, hints: &hints, sort: req.sort, keep: req.offset + req.limit };
         let build = |corrections: &[Correction], matching| {
             query::build(&self.fields, lang, &parsed, &hints, corrections, matching)
         };
@@ -127,6 +128,7 @@ impl SearchIndex {
                 let corrected = query::parse(text);
                 let hints = query::understand(&corrected.words, &lang.vocab);
                 let attempt = query::build(&self.fields, lang, &corrected, &hints, &[], Matching::All);
+                let collector = SearchCollector { hints: &hints, ..collector };
                 let found = searcher.search(&*attempt.query, &collector)?;
                 if found.total > collected.total {
                     (built, collected, corrected_query) = (attempt, found, Some(text.to_owned()));
@@ -180,6 +182,23 @@ impl SearchIndex {
             corrected_query,
             relaxed,
         })
+    }
+
+    /// Why a material scores what it does for `text` (tantivy's explanation of the query as
+    /// typed, as JSON), for tuning and for answering "why is this first?".
+    pub fn explain(&self, text: &str, id: Uuid) -> Result<Option<String>> {
+        let lang = &*self.lang;
+        let parsed = query::parse(text);
+        let hints = query::understand(&parsed.words, &lang.vocab);
+        let built = query::build(&self.fields, lang, &parsed, &hints, &[], Matching::All);
+        let searcher = self.reader.searcher();
+        let term = tantivy::Term::from_field_text(self.fields.id, &id.to_string());
+        let found = searcher.search(
+            &tantivy::query::TermQuery::new(term, tantivy::schema::IndexRecordOption::Basic),
+            &tantivy::collector::TopDocs::with_limit(1).order_by_score(),
+        )?;
+        let Some((_, address)) = found.first() else { return Ok(None) };
+        Ok(Some(built.query.explain(&searcher, *address)?.to_pretty_json()))
     }
 
     /// A searcher on the current commit (for tests and tools).
