@@ -18,6 +18,10 @@ fn esc(s: &str) -> String {
     out
 }
 
+fn encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 fn page(title: &str, body: &str) -> HttpResponse {
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(format!(
         r#"<!doctype html><html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -43,7 +47,14 @@ fn select(name: &str, label: &str, options: &[(String, String)], selected: &[Str
 }
 
 fn results(r: &SearchResponse, v: &Vocabularies) -> String {
-    let mut s = format!("<p class=\"muted\">{} học liệu</p>", r.total);
+    let mut s = String::new();
+    if let Some(c) = &r.corrected_query {
+        let _ = write!(s, "<p>Hiển thị kết quả cho <a href=\"/?q={}\"><strong>{}</strong></a></p>", encode(c), esc(c));
+    }
+    if r.relaxed {
+        s.push_str("<p>Không có học liệu chứa đủ các từ đã tìm; dưới đây là kết quả gần đúng nhất.</p>");
+    }
+    let _ = write!(s, "<p class=\"muted\">{} học liệu</p>", r.total);
     for h in &r.hits {
         let grade = h.grade.map(|g| format!("<span class=\"badge\">Lớp {g}</span>")).unwrap_or_default();
         let series = h

@@ -341,6 +341,9 @@ fn vietnamese_pages_search_and_link_to_downloads() {
     let page = r.body_mut().read_to_string().unwrap();
     let download = page.split("href=\"/api/v1/materials/").nth(1).unwrap().split('"').next().unwrap();
     assert_eq!(server.get(&format!("/api/v1/materials/{download}")).status(), 200);
+    // A corrected query is said, in Vietnamese.
+    let mut r = server.get("/?q=dduwowngf+trofn");
+    assert!(r.body_mut().read_to_string().unwrap().contains("Hiển thị kết quả cho"));
     // Escaping: a query with markup comes back inert.
     let mut r = server.get("/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E");
     let html = r.body_mut().read_to_string().unwrap();
