@@ -93,11 +93,12 @@ pub struct SearchIndex {
     lexicon: Arc<Mutex<Option<CachedLexicon>>>,
 }
 
-/// A lexicon and when it was built.
-type CachedLexicon = (Instant, Arc<spell::Lexicon>);
+/// A lexicon, when it was built and from how many documents.
+type CachedLexicon = (Instant, u64, Arc<spell::Lexicon>);
 
 /// How long a lexicon serves before it is rebuilt (it is needed only by queries that found
-/// nothing, and new words matter little within a minute).
+/// little, and new words matter little within a minute; a change of more than a tenth of the
+/// documents rebuilds it at once).
 const LEXICON_TTL: Duration = Duration::from_secs(60);
 
 impl SearchIndex {
@@ -139,19 +140,17 @@ impl SearchIndex {
     /// The lexicon of the current commit, rebuilt when older than a minute.
     fn lexicon(&self, searcher: &tantivy::Searcher) -> Result<Arc<spell::Lexicon>> {
         let mut cached = self.lexicon.lock().expect("lexicon lock");
-        if let Some((built, lexicon)) = cached.as_ref()
-            && built.elapsed() < LEXICON_TTL
-        {
-            return Ok(lexicon.clone());
+        let docs = searcher.num_docs();
+        if let Some((built, built_docs, lexicon)) = cached.as_ref() {
+            // Fresh enough, unless the index grew or shrank a lot since (a first import).
+            let changed_a_lot = built_docs.abs_diff(docs) * 10 > docs.max(1);
+            if built.elapsed() < LEXICON_TTL && !changed_a_lot {
+                return Ok(lexicon.clone());
+            }
         }
         let lexicon = Arc::new(spell::Lexicon::build(searcher, &self.fields)?);
-        *cached = Some((Instant::now(), lexicon.clone()));
+        *cached = Some((Instant::now(), docs, lexicon.clone()));
         Ok(lexicon)
-    }
-
-    /// Forgets the cached lexicon (after bulk changes, and in tests).
-    pub fn refresh_lexicon(&self) {
-        *self.lexicon.lock().expect("lexicon lock") = None;
     }
 
     /// Where the index lives.
