@@ -46,6 +46,16 @@ pub struct Settings {
     pub workers: usize,
     /// Whether searches are logged (query, filters, result count; nothing personal).
     pub query_log: bool,
+    pub download: DownloadMode,
+}
+
+/// How file downloads are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadMode {
+    /// Streamed through the service (ranges, conditional requests).
+    Proxy,
+    /// 302 to a presigned URL of the object store valid this long; the store serves ranges.
+    Redirect(std::time::Duration),
 }
 
 /// Everything a handler may use.

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::Notify;
 
 use crate::Global;
-use crate::config::Config;
+use crate::config::{Config, DownloadMode};
 use crate::context::{self, Error, Result, Schema};
 
 /// Import errors printed in full; the rest are counted.
@@ -87,6 +87,12 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
             max_upload_bytes: config.server.max_upload_bytes,
             workers: config.server.workers,
             query_log: config.search.query_log,
+            download: match config.storage.download {
+                DownloadMode::Proxy => hoclieu_api::DownloadMode::Proxy,
+                DownloadMode::Redirect => {
+                    hoclieu_api::DownloadMode::Redirect(Duration::from_secs(config.storage.presign_ttl_secs.max(1)))
+                }
+            },
         },
     };
     let server = hoclieu_api::server(app, listener)?;

@@ -46,6 +46,14 @@ pub struct Database {
 pub enum Backend {
     Local,
     Memory,
+    S3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DownloadMode {
+    Proxy,
+    Redirect,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +61,22 @@ pub enum Backend {
 pub struct Storage {
     pub backend: Backend,
     pub local_root: String,
+    pub download: DownloadMode,
+    pub presign_ttl_secs: u64,
+    pub s3: S3,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3 {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub secret_access_key_file: String,
+    pub virtual_hosted_style: bool,
+    pub allow_http: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -127,6 +151,21 @@ impl Config {
         if self.database.max_connections == 0 || self.database.min_connections > self.database.max_connections {
             return Err("configuration: database.max_connections must be ≥ 1 and ≥ min_connections".into());
         }
+        if self.storage.backend == Backend::S3 {
+            let s3 = &self.storage.s3;
+            if s3.bucket.is_empty() || s3.access_key_id.is_empty() {
+                return Err("configuration: storage.backend = \"s3\" needs storage.s3.bucket and storage.s3.access_key_id".into());
+            }
+            if s3.secret_access_key.is_empty() == s3.secret_access_key_file.is_empty() {
+                return Err("configuration: give exactly one of storage.s3.secret_access_key and storage.s3.secret_access_key_file".into());
+            }
+            if s3.endpoint.starts_with("http://") && !s3.allow_http {
+                return Err("configuration: storage.s3.endpoint is http:// but storage.s3.allow_http is false".into());
+            }
+        }
+        if self.storage.download == DownloadMode::Redirect && self.storage.backend != Backend::S3 {
+            return Err("configuration: storage.download = \"redirect\" needs storage.backend = \"s3\"".into());
+        }
         if self.server.max_upload_bytes == 0 {
             return Err("configuration: server.max_upload_bytes must be positive".into());
         }
@@ -154,6 +193,9 @@ impl Config {
     pub fn to_masked_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database.url = mask_url(&shown.database.url);
+        if !shown.storage.s3.secret_access_key.is_empty() {
+            shown.storage.s3.secret_access_key = "****".into();
+        }
         toml::to_string_pretty(&shown).expect("the configuration serialises")
     }
 }

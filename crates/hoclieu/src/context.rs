@@ -7,7 +7,7 @@ use std::time::Duration;
 use hoclieu_db::{Db, PoolConfig};
 use hoclieu_domain::{Synonyms, Vocabularies};
 use hoclieu_index::Language;
-use hoclieu_storage::Storage;
+use hoclieu_storage::{S3Config, Storage};
 
 use crate::config::{Backend, Config};
 
@@ -94,6 +94,26 @@ pub fn storage(config: &Config, data_dir: &Path) -> Result<Storage> {
     Ok(match config.storage.backend {
         Backend::Local => Storage::local(&config.objects_dir(data_dir))?,
         Backend::Memory => Storage::memory(),
+        Backend::S3 => {
+            let s3 = &config.storage.s3;
+            let secret = if s3.secret_access_key_file.is_empty() {
+                s3.secret_access_key.clone()
+            } else {
+                std::fs::read_to_string(&s3.secret_access_key_file)
+                    .map_err(|e| Error::Message(format!("storage.s3.secret_access_key_file {}: {e}", s3.secret_access_key_file)))?
+                    .trim()
+                    .to_owned()
+            };
+            Storage::s3(&S3Config {
+                endpoint: s3.endpoint.clone(),
+                region: s3.region.clone(),
+                bucket: s3.bucket.clone(),
+                access_key_id: s3.access_key_id.clone(),
+                secret_access_key: secret,
+                virtual_hosted_style: s3.virtual_hosted_style,
+                allow_http: s3.allow_http,
+            })?
+        }
     })
 }
 

@@ -16,7 +16,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
+use object_store::signer::{Signer, SignedUrlOptions};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
@@ -58,7 +62,36 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     /// Set for the local backend: where objects live on disk (for fsync).
     local: Option<Arc<LocalFileSystem>>,
+    /// Set for S3: signs short-lived download URLs.
+    s3: Option<Arc<AmazonS3>>,
     description: String,
+}
+
+/// Where an S3-compatible bucket is and how to reach it.
+#[derive(Clone)]
+pub struct S3Config {
+    /// The service's base URL ("http://127.0.0.1:9000", "https://s3.example.vn"); empty for AWS.
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// `https://bucket.host/key` instead of `https://host/bucket/key`.
+    pub virtual_hosted_style: bool,
+    /// Allow plain HTTP (a service on a private network).
+    pub allow_http: bool,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"****")
+            .finish()
+    }
 }
 
 /// A byte stream read from storage.
@@ -76,17 +109,46 @@ impl Storage {
     pub fn local(root: &FsPath) -> Result<Self> {
         std::fs::create_dir_all(root)?;
         let fs = Arc::new(LocalFileSystem::new_with_prefix(root)?.with_automatic_cleanup(true));
-        Ok(Storage { store: fs.clone(), local: Some(fs), description: format!("local:{}", root.display()) })
+        Ok(Storage { store: fs.clone(), local: Some(fs), s3: None, description: format!("local:{}", root.display()) })
     }
 
     /// Objects in memory (tests, throw-away instances).
     pub fn memory() -> Self {
-        Storage { store: Arc::new(InMemory::new()), local: None, description: "memory".into() }
+        Storage { store: Arc::new(InMemory::new()), local: None, s3: None, description: "memory".into() }
     }
 
-    /// Any other object_store backend (S3 and compatible services).
-    pub fn from_store(store: Arc<dyn ObjectStore>, description: String) -> Self {
-        Storage { store, local: None, description }
+    /// An S3-compatible bucket (AWS, MinIO, Ceph…).
+    pub fn s3(config: &S3Config) -> Result<Self> {
+        let mut builder = AmazonS3Builder::new()
+            .with_region(&config.region)
+            .with_bucket_name(&config.bucket)
+            .with_access_key_id(&config.access_key_id)
+            .with_secret_access_key(&config.secret_access_key)
+            .with_virtual_hosted_style_request(config.virtual_hosted_style)
+            .with_allow_http(config.allow_http);
+        if !config.endpoint.is_empty() {
+            builder = builder.with_endpoint(&config.endpoint);
+        }
+        let s3 = Arc::new(builder.build()?);
+        let description = format!("s3:{}/{}", config.endpoint.trim_end_matches('/'), config.bucket);
+        Ok(Storage { store: s3.clone(), local: None, s3: Some(s3), description })
+    }
+
+    /// A short-lived URL that downloads an object straight from the object store, with the file
+    /// name and type the browser should use; `None` for backends that cannot sign URLs.
+    pub async fn presigned_download(&self, key: &str, ttl: Duration, file_name_header: &str, media_type: &str) -> Result<Option<String>> {
+        let Some(s3) = &self.s3 else { return Ok(None) };
+        let options = SignedUrlOptions::new().with_query([
+            ("response-content-disposition", file_name_header),
+            ("response-content-type", media_type),
+        ]);
+        let url = s3.signed_url_opts(object_store::signer::Method::GET, &Path::from(key), ttl, &options).await?;
+        Ok(Some(url.to_string()))
+    }
+
+    /// Whether downloads can be redirected to presigned URLs.
+    pub fn can_presign(&self) -> bool {
+        self.s3.is_some()
     }
 
     /// Where objects are, for logs (never contains secrets).
@@ -344,6 +406,65 @@ mod tests {
     async fn local_backend_conforms() {
         let dir = tempfile::tempdir().unwrap();
         conformance(Storage::local(dir.path()).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn s3_backend_conforms() {
+        let server = hoclieu_testkit::S3Server::start();
+        let storage = Storage::s3(&s3_config(&server)).unwrap();
+        conformance(storage).await;
+    }
+
+    fn s3_config(server: &hoclieu_testkit::S3Server) -> S3Config {
+        S3Config {
+            endpoint: server.endpoint.clone(),
+            region: "us-east-1".into(),
+            bucket: server.bucket.clone(),
+            access_key_id: server.access_key.clone(),
+            secret_access_key: server.secret_key.clone(),
+            virtual_hosted_style: false,
+            allow_http: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn presigned_downloads_work_and_tampering_is_refused() {
+        let server = hoclieu_testkit::S3Server::start();
+        let storage = Storage::s3(&s3_config(&server)).unwrap();
+        assert!(storage.can_presign() && !Storage::memory().can_presign());
+        let stored = write_all(&storage, b"%PDF-1.4 hello", 4).await;
+        let disposition = "attachment; filename*=UTF-8''B%C3%A0i.pdf";
+        let url = storage.presigned_download(&stored.key, Duration::from_secs(60), disposition, "application/pdf").await.unwrap().unwrap();
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let get = |u: &str, range: Option<&str>| {
+            let mut r = agent.get(u);
+            if let Some(range) = range {
+                r = r.header("Range", range);
+            }
+            let mut resp = r.call().unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.body_mut().read_to_vec().unwrap())
+        };
+        assert_eq!(get(&url, None), (200, b"%PDF-1.4 hello".to_vec()));
+        assert_eq!(get(&url, Some("bytes=0-3")), (206, b"%PDF".to_vec()), "ranges are served by S3");
+        // Any change to what was signed is refused.
+        let tampered = url.replace("response-content-type=application%2Fpdf", "response-content-type=text%2Fhtml");
+        assert_ne!(tampered, url);
+        assert_eq!(get(&tampered, None).0, 403);
+        let other_key = url.replace(&stored.key, &format!("{}x", stored.key));
+        assert_eq!(get(&other_key, None).0, 403);
+        assert!(Storage::memory().presigned_download("k", Duration::from_secs(1), "", "").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn s3_refuses_wrong_credentials() {
+        let server = hoclieu_testkit::S3Server::start();
+        let mut config = s3_config(&server);
+        config.secret_access_key = "not-the-secret".into();
+        let storage = Storage::s3(&config).unwrap();
+        let mut w = storage.writer();
+        w.write(Bytes::from_static(b"x")).await.unwrap();
+        assert!(matches!(w.finish().await, Err(Error::Backend(_))));
     }
 
     #[tokio::test]
