@@ -96,6 +96,18 @@ pub async fn create_material(req: HttpRequest, body: Multipart, app: Data) -> Re
         .json(MaterialView::new(material, &app.vocab)))
 }
 
+/// Deletes a material (scope `write`). Its files' bytes stay until `hoclieu verify --repair`
+/// finds them unreferenced.
+pub async fn delete_material(req: HttpRequest, path: web::Path<String>, app: Data) -> Result<HttpResponse, ApiError> {
+    auth::require(&req, &app, Scope::Write).await?;
+    let id = parse_id(&path, "material")?;
+    if !app.db.delete_material(id).await? {
+        return Err(ApiError::not_found("material"));
+    }
+    app.index_wake.notify_one();
+    Ok(HttpResponse::NoContent().finish())
+}
+
 pub async fn download(
     req: HttpRequest,
     path: web::Path<(String, String)>,

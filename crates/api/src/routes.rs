@@ -17,6 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/materials", web::post().to(handlers::create_material))
                 .route("/materials/by-external-id/{external_id}", web::get().to(handlers::get_material_by_external_id))
                 .route("/materials/{id}", web::get().to(handlers::get_material))
+                .route("/materials/{id}", web::delete().to(handlers::delete_material))
                 .route("/materials/{id}/files/{file_id}/download", web::get().to(handlers::download))
                 .route("/materials/{id}/files/{file_id}/download", web::head().to(handlers::download)),
         )

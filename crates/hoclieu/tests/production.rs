@@ -83,3 +83,76 @@ fn walk(p: &std::path::Path) -> Vec<String> {
             .collect()
     })
 }
+
+#[test]
+fn a_postgresql_restart_is_survived() {
+    let pg = hoclieu_testkit::PrivatePostgres::start();
+    let data = Data::new()
+        .with_env("HOCLIEU__DATABASE__URL", &pg.url())
+        .with_env("HOCLIEU__DATABASE__ACQUIRE_TIMEOUT_SECS", "2")
+        .with_env("HOCLIEU__DATABASE__CONNECT_TIMEOUT_SECS", "2");
+    let token = data.api_key("write");
+    let server = data.serve(&["--demo", repo().join("fixtures/demo/materials.jsonl").to_str().unwrap()]);
+    let m = eventually(|| {
+        let (_, m) = server.json("/api/v1/search?per_page=1");
+        (m["total"] == 48).then_some(m)
+    });
+    let id = m["hits"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(server.json(&format!("/api/v1/materials/{id}")).0, 200);
+
+    pg.stop();
+    // Requests that need the database fail cleanly; the process stays up; search still answers
+    // from its index.
+    let (status, body) = server.json(&format!("/api/v1/materials/{id}"));
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("service_unavailable")), "{body}");
+    assert_eq!(server.json("/readyz").0, 503);
+    assert_eq!(server.json("/healthz").0, 200);
+    assert_eq!(server.json("/api/v1/search?q=duong+tron").0, 200);
+    let (status, _) = server.upload(Some(&token), r#"{"title":"x","subject":"toan","resource_type":"video","url":"https://a.vn"}"#, &[]);
+    assert_eq!(status, 503);
+
+    pg.start_again();
+    // Service resumes without restarting hoclieu.
+    eventually(|| (server.json(&format!("/api/v1/materials/{id}")).0 == 200).then_some(()));
+    assert_eq!(server.json("/readyz").0, 200);
+    let (status, m) = server.upload(Some(&token), r#"{"title":"Sau khi khởi động lại","subject":"toan","resource_type":"video","url":"https://a.vn"}"#, &[]);
+    assert_eq!(status, 201, "{m}");
+    server.wait_for_hits("sau khi khoi dong lai", 1);
+}
+
+#[test]
+fn replicas_share_postgresql_and_s3_with_their_own_indexes() {
+    let (pg, s3) = (PgDatabase::create(), S3Server::start());
+    let a_data = production(&pg, &s3);
+    let token = a_data.api_key("write");
+    let b_data = data_with(&a_data, "HOCLIEU__LOG__LEVEL", "warn");
+    let (a, b) = (a_data.serve(&[]), b_data.serve(&[]));
+
+    // Written through one replica, found through the other within two seconds.
+    let started = std::time::Instant::now();
+    let (status, m) = a.upload(Some(&token), r#"{"title":"Dao động tắt dần","subject":"vat-li","grade":11,"resource_type":"bai-giang"}"#, &[("dao-dong.pdf", b"%PDF-1.4 dao dong")]);
+    assert_eq!(status, 201, "{m}");
+    let id = m["id"].as_str().unwrap().to_owned();
+    b.wait_for_hits("dao dong tat dan", 1);
+    let elapsed = started.elapsed();
+    assert!(elapsed < std::time::Duration::from_secs(2), "replica B saw the upload after {elapsed:?}");
+    // The bytes come from the shared bucket through either replica.
+    let url = m["files"][0]["download_url"].as_str().unwrap();
+    assert_eq!(bytes_of(b.get(url)), b"%PDF-1.4 dao dong");
+
+    // A deletion through B disappears from both.
+    assert_eq!(b.delete(&format!("/api/v1/materials/{id}"), &token).status(), 204);
+    a.wait_for_hits("dao dong tat dan", 0);
+    b.wait_for_hits("dao dong tat dan", 0);
+    assert_eq!(a.json(&format!("/api/v1/materials/{id}")).0, 404);
+    assert_eq!(b.delete(&format!("/api/v1/materials/{id}"), &token).status(), 404);
+
+    // A new replica on an empty index directory catches up by itself.
+    let out = a_data.run(&["import", repo().join("fixtures/demo/materials.jsonl").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    a.wait_for_hits("", 48);
+    let c_data = data_with(&a_data, "HOCLIEU__LOG__LEVEL", "warn");
+    let c = c_data.serve(&[]);
+    c.wait_for_hits("", 48);
+    assert_eq!(c.json("/api/v1/search?q=duong+tron").1["total"], a.json("/api/v1/search?q=duong+tron").1["total"]);
+}

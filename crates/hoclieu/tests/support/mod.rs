@@ -134,6 +134,10 @@ impl Server {
         json_of(self.get(path))
     }
 
+    pub fn delete(&self, path: &str, token: &str) -> Response {
+        agent().delete(&self.url(path)).header("Authorization", &format!("Bearer {token}")).call().unwrap()
+    }
+
     /// POSTs a raw body.
     pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
         let mut r = agent().post(&self.url(path));
