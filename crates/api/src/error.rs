@@ -140,17 +140,42 @@ impl From<hoclieu_index::Error> for ApiError {
 impl From<hoclieu_ingest::Error> for ApiError {
     fn from(e: hoclieu_ingest::Error) -> Self {
         use hoclieu_ingest::Error as E;
+        let message = e.to_string();
         match e {
             E::Invalid(d) => d.into(),
-            E::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", e.to_string()),
+            E::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message),
             E::ForbiddenType { .. } => {
-                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", e.to_string())
-                    .with_field("file")
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message).with_field("file")
             }
-            E::Interrupted(_) => ApiError::bad_request("upload_interrupted", e.to_string()),
+            E::Interrupted(_) => ApiError::bad_request("upload_interrupted", message),
+            E::OffsetMismatch { .. } => ApiError::new(StatusCode::CONFLICT, "offset_mismatch", message).with_field("Upload-Offset"),
+            // 460 is tus's "Checksum Mismatch".
+            E::ChecksumMismatch => ApiError::new(StatusCode::from_u16(460).expect("a valid status"), "checksum_mismatch", message)
+                .with_field("Upload-Checksum"),
+            E::UploadIncomplete { .. } => ApiError::new(StatusCode::CONFLICT, "upload_incomplete", message),
             E::Storage(s) => s.into(),
             E::Db(d) => d.into(),
-            E::Io { .. } => ApiError::internal(&e),
+            E::Io { .. } => ApiError::internal(&message),
+        }
+    }
+}
+
+impl ApiError {
+    /// The stable code an ingest error maps to (for headers that report it without failing).
+    pub fn code_of(e: &hoclieu_ingest::Error) -> &'static str {
+        use hoclieu_ingest::Error as E;
+        match e {
+            E::Invalid(hoclieu_domain::Error::Invalid { code, .. }) => code,
+            E::Invalid(_) => "invalid_value",
+            E::TooLarge { .. } => "payload_too_large",
+            E::ForbiddenType { .. } => "unsupported_media_type",
+            E::Interrupted(_) => "upload_interrupted",
+            E::OffsetMismatch { .. } => "offset_mismatch",
+            E::ChecksumMismatch => "checksum_mismatch",
+            E::UploadIncomplete { .. } => "upload_incomplete",
+            E::Db(hoclieu_db::Error::Conflict(_)) => "conflict",
+            E::Db(hoclieu_db::Error::Unavailable(_)) | E::Storage(_) => "service_unavailable",
+            E::Db(_) | E::Io { .. } => "internal",
         }
     }
 }

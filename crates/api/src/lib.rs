@@ -16,6 +16,7 @@ mod handlers;
 mod pages;
 mod params;
 mod routes;
+mod tus;
 mod upload;
 mod views;
 
@@ -47,6 +48,8 @@ pub struct Settings {
     /// Whether searches are logged (query, filters, result count; nothing personal).
     pub query_log: bool,
     pub download: DownloadMode,
+    /// How long an unfinished resumable upload is kept after its last request.
+    pub upload_ttl: std::time::Duration,
 }
 
 /// How file downloads are served.

@@ -2,7 +2,7 @@
 
 use actix_web::web;
 
-use crate::{handlers, pages};
+use crate::{handlers, pages, tus};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(pages::search))
@@ -15,6 +15,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/suggest", web::get().to(handlers::suggest))
                 .route("/vocabularies", web::get().to(handlers::vocabularies))
                 .route("/materials", web::post().to(handlers::create_material))
+                .route("/uploads", web::method(actix_web::http::Method::OPTIONS).to(tus::options))
+                .route("/uploads", web::post().to(tus::create))
+                .route("/uploads/{id}", web::head().to(tus::head))
+                .route("/uploads/{id}", web::patch().to(tus::patch))
+                .route("/uploads/{id}", web::delete().to(tus::delete))
+                .route("/uploads/{id}", web::get().to(tus::status))
+                .route("/uploads/{id}/material", web::post().to(tus::finish))
                 .route("/materials/by-external-id/{external_id}", web::get().to(handlers::get_material_by_external_id))
                 .route("/materials/{id}", web::get().to(handlers::get_material))
                 .route("/materials/{id}", web::delete().to(handlers::delete_material))

@@ -139,3 +139,33 @@ pub mod search_log {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod upload {
+    use sea_orm::entity::prelude::*;
+
+    /// A resumable (tus) upload in progress: its parts are objects under `uploads/<id>/`.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "uploads")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub length: i64,
+        pub offset: i64,
+        /// JSON array of parts: {"offset", "size", "key"}.
+        pub parts: String,
+        /// The Upload-Metadata header as received (echoed by HEAD).
+        pub metadata_header: String,
+        pub file_name: Option<String>,
+        /// The material's metadata (import JSON), when given at creation.
+        pub record: Option<String>,
+        pub api_key_id: Option<Uuid>,
+        pub material_id: Option<Uuid>,
+        pub error: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

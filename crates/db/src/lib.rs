@@ -14,6 +14,7 @@ mod entity;
 mod materials;
 mod migration;
 mod search_log;
+mod uploads;
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use sea_orm_migration::MigratorTrait;
 pub use api_keys::ApiKey;
 pub use materials::{Change, MaterialWrite, NewFile, OnExisting, Outcome, Written};
 pub use search_log::{QueryCount, SearchLogEntry};
+pub use uploads::{NewUpload, Upload, UploadPart};
 
 /// The db crate's error type.
 #[derive(Debug, thiserror::Error)]

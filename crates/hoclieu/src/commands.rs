@@ -71,6 +71,21 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
         let keep = Duration::from_secs(config.search.query_log_days.max(1) * 86_400);
         tokio::spawn(async move { search_log.run(db, Duration::from_secs(1), keep).await })
     };
+    let upload_ttl = Duration::from_secs(config.uploads.expire_secs.max(1));
+    let janitor = {
+        let ingest = ingest.clone();
+        let every = (upload_ttl / 2).clamp(Duration::from_secs(1), Duration::from_secs(600));
+        tokio::spawn(async move {
+            loop {
+                match ingest.remove_expired_uploads().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "removed expired uploads"),
+                    Err(e) => tracing::warn!(error = %e, "could not remove expired uploads"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    };
     let listener = std::net::TcpListener::bind(&config.server.bind)
         .map_err(|e| Error::Message(format!("cannot listen on {}: {e}", config.server.bind)))?;
     let addr = listener.local_addr()?;
@@ -87,6 +102,7 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
             max_upload_bytes: config.server.max_upload_bytes,
             workers: config.server.workers,
             query_log: config.search.query_log,
+            upload_ttl,
             download: match config.storage.download {
                 DownloadMode::Proxy => hoclieu_api::DownloadMode::Proxy,
                 DownloadMode::Redirect => {
@@ -102,6 +118,7 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
     follower.abort();
     flusher.abort();
     log_writer.abort();
+    janitor.abort();
     downloads.flush(&db).await;
     search_log.flush(&db).await;
     Ok(ExitCode::SUCCESS)

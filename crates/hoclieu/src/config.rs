@@ -15,6 +15,7 @@ pub struct Config {
     pub database: Database,
     pub storage: Storage,
     pub index: Index,
+    pub uploads: Uploads,
     pub search: Search,
     pub downloads: Downloads,
     pub vocabularies: Vocabularies,
@@ -85,6 +86,12 @@ pub struct Index {
     pub dir: String,
     pub poll_interval_ms: u64,
     pub writer_memory_mb: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Uploads {
+    pub expire_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

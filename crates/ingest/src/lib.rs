@@ -8,6 +8,7 @@
 //! unreferenced and found by `hoclieu verify`.
 
 mod import;
+mod resumable;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use hoclieu_storage::Storage;
 use sha2::{Digest, Sha256};
 
 pub use import::{ImportProgress, ImportReport, LineError};
+pub use resumable::{Appended, Checksum, NewResumable};
 
 /// The ingest crate's error type.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +35,12 @@ pub enum Error {
     ForbiddenType { media_type: String },
     #[error("the upload was interrupted: {0}")]
     Interrupted(String),
+    #[error("the upload is at byte {expected}, not at the offset given")]
+    OffsetMismatch { expected: u64 },
+    #[error("the bytes received do not match the checksum sent")]
+    ChecksumMismatch,
+    #[error("the upload has {offset} of its {length} bytes")]
+    UploadIncomplete { offset: u64, length: u64 },
     #[error(transparent)]
     Storage(#[from] hoclieu_storage::Error),
     #[error(transparent)]

@@ -164,6 +164,13 @@ impl Storage {
         ObjectWriter { storage: self.clone(), key, state: WriterState::Buffering(Vec::new(), 0), size: 0 }
     }
 
+    /// A writer for one part of a resumable upload (`uploads/<upload>/<offset>`).
+    pub fn upload_part_writer(&self, upload: uuid::Uuid, offset: u64) -> ObjectWriter {
+        // A fresh suffix: a retried part never overwrites one a concurrent request may commit.
+        let key = format!("uploads/{}/{offset:020}-{}", upload.simple(), uuid::Uuid::new_v4().simple());
+        ObjectWriter { storage: self.clone(), key, state: WriterState::Buffering(Vec::new(), 0), size: 0 }
+    }
+
     /// Size of an object.
     pub async fn size(&self, key: &str) -> Result<u64> {
         let meta = self.store.head(&Path::from(key)).await.map_err(map_not_found(key))?;
@@ -210,10 +217,11 @@ impl Storage {
         Ok(ObjectRead { size, range, body })
     }
 
-    /// Keys of every object under `blobs/` (for consistency checks).
-    pub fn list_keys(&self) -> BoxStream<'static, Result<(String, u64)>> {
+    /// Keys and sizes of every object under `prefix` (`blobs` or `uploads`), for consistency
+    /// checks.
+    pub fn list_keys(&self, prefix: &str) -> BoxStream<'static, Result<(String, u64)>> {
         self.store
-            .list(Some(&Path::from("blobs")))
+            .list(Some(&Path::from(prefix)))
             .map(|r| r.map(|m| (m.location.to_string(), m.size)).map_err(Error::from))
             .boxed()
     }
@@ -383,7 +391,7 @@ mod tests {
         assert_eq!(tail, &big[big.len() - 10..]);
         assert!(matches!(storage.read(&stored.key, Some(5..5)).await, Err(Error::InvalidRange { .. })));
         // Listing sees it; deleting removes it; deleting twice is fine.
-        let keys: Vec<(String, u64)> = storage.list_keys().try_collect().await.unwrap();
+        let keys: Vec<(String, u64)> = storage.list_keys("blobs").try_collect().await.unwrap();
         assert!(keys.contains(&(stored.key.clone(), n)));
         storage.delete(&stored.key).await.unwrap();
         storage.delete(&stored.key).await.unwrap();
