@@ -4,8 +4,10 @@ CARGO ?= cargo
 DATA ?= data
 BIND ?= 127.0.0.1:8080
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
+TOOLS := $(CURDIR)/target/tools
+S3S_FS := $(shell command -v s3s-fs 2>/dev/null || echo $(HOME)/.cargo/bin/s3s-fs)
 
-.PHONY: help run build test eval lint fmt clippy clean
+.PHONY: help run build test tools eval lint fmt clippy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -17,11 +19,16 @@ run: ## build (release) and serve on http://127.0.0.1:8080 with embedded default
 build: ## build the release binary (target/release/hoclieu)
 	$(CARGO) build --release --locked -p hoclieu
 
-test: ## run the whole test suite (needs PostgreSQL on 127.0.0.1:5432; see README)
+tools: ## install what the tests use: s3s-fs (an S3 server, via cargo) and tuspy (a tus client, via pip)
+	@test -x "$(S3S_FS)" || $(CARGO) install s3s-fs --version 0.14.1 --features binary --locked
+	@test -x $(TOOLS)/venv/bin/python || python3 -m venv $(TOOLS)/venv
+	@$(TOOLS)/venv/bin/python -c "import tusclient" 2>/dev/null || $(TOOLS)/venv/bin/pip install --quiet tuspy==1.1.0
+
+test: tools ## run the whole test suite (needs PostgreSQL on 127.0.0.1:5432; see README)
 ifeq ($(NEXTEST),yes)
-	$(CARGO) nextest run --workspace --locked --no-fail-fast
+	HOCLIEU_TEST_S3S_FS=$(S3S_FS) HOCLIEU_TEST_PYTHON=$(TOOLS)/venv/bin/python $(CARGO) nextest run --workspace --locked --no-fail-fast
 else
-	$(CARGO) test --workspace --locked --no-fail-fast
+	HOCLIEU_TEST_S3S_FS=$(S3S_FS) HOCLIEU_TEST_PYTHON=$(TOOLS)/venv/bin/python $(CARGO) test --workspace --locked --no-fail-fast
 endif
 
 eval: ## search quality: nDCG@10, Success@10, Recall@10 per query variant beside a naive baseline

@@ -125,7 +125,8 @@ pub async fn respond(req: &HttpRequest, app: &App, material: Uuid, file_id: Uuid
     let counts = range.as_ref().is_none_or(|r| r.start == 0) && req.method() == actix_web::http::Method::GET;
     if let crate::DownloadMode::Redirect(ttl) = app.settings.download {
         let disposition = content_disposition(&file.name);
-        if let Some(url) = app.storage.presigned_download(&file.object_key, ttl, &disposition, &file.media_type).await? {
+        if let Some(url) = app.storage.presigned_download(&file.object_key, ttl, &disposition, &file.media_type).await?
+        {
             if req.method() == actix_web::http::Method::GET {
                 app.downloads.add(material);
             }

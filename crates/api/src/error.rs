@@ -148,10 +148,14 @@ impl From<hoclieu_ingest::Error> for ApiError {
                 ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message).with_field("file")
             }
             E::Interrupted(_) => ApiError::bad_request("upload_interrupted", message),
-            E::OffsetMismatch { .. } => ApiError::new(StatusCode::CONFLICT, "offset_mismatch", message).with_field("Upload-Offset"),
+            E::OffsetMismatch { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "offset_mismatch", message).with_field("Upload-Offset")
+            }
             // 460 is tus's "Checksum Mismatch".
-            E::ChecksumMismatch => ApiError::new(StatusCode::from_u16(460).expect("a valid status"), "checksum_mismatch", message)
-                .with_field("Upload-Checksum"),
+            E::ChecksumMismatch => {
+                ApiError::new(StatusCode::from_u16(460).expect("a valid status"), "checksum_mismatch", message)
+                    .with_field("Upload-Checksum")
+            }
             E::UploadIncomplete { .. } => ApiError::new(StatusCode::CONFLICT, "upload_incomplete", message),
             E::Storage(s) => s.into(),
             E::Db(d) => d.into(),

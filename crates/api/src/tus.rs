@@ -41,7 +41,11 @@ fn http_date(t: chrono::DateTime<chrono::Utc>) -> String {
 fn check_version(req: &HttpRequest) -> Result<(), ApiError> {
     match header(req.headers(), "Tus-Resumable") {
         Some(VERSION) => Ok(()),
-        _ => Err(ApiError::new(StatusCode::PRECONDITION_FAILED, "unsupported_tus_version", format!("send Tus-Resumable: {VERSION}"))),
+        _ => Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "unsupported_tus_version",
+            format!("send Tus-Resumable: {VERSION}"),
+        )),
     }
 }
 
@@ -101,14 +105,16 @@ pub async fn create(req: HttpRequest, body: web::Payload, app: Data) -> Result<H
     check_version(&req)?;
     let headers = req.headers();
     if header(headers, "Upload-Defer-Length").is_some() {
-        return Err(ApiError::bad_request("invalid_value", "Upload-Defer-Length is not supported: send Upload-Length").with_field("Upload-Length"));
+        return Err(ApiError::bad_request("invalid_value", "Upload-Defer-Length is not supported: send Upload-Length")
+            .with_field("Upload-Length"));
     }
-    let length = header(headers, "Upload-Length")
-        .and_then(|v| v.parse::<u64>().ok())
-        .ok_or_else(|| ApiError::bad_request("missing_field", "send Upload-Length: the size in bytes").with_field("Upload-Length"))?;
+    let length = header(headers, "Upload-Length").and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| {
+        ApiError::bad_request("missing_field", "send Upload-Length: the size in bytes").with_field("Upload-Length")
+    })?;
     let raw = header(headers, "Upload-Metadata").unwrap_or("").to_owned();
     let metadata = parse_metadata(&raw)?;
-    let text = |k: &str| metadata.iter().find(|(key, _)| key == k).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    let text =
+        |k: &str| metadata.iter().find(|(key, _)| key == k).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
     let record = text("metadata").map(|json| ImportRecord::from_json(&json)).transpose()?;
     let new = NewResumable {
         length,
@@ -162,11 +168,20 @@ pub async fn head(req: HttpRequest, path: web::Path<String>, app: Data) -> Resul
 }
 
 /// `PATCH /api/v1/uploads/{id}`: appends bytes at `Upload-Offset`.
-pub async fn patch(req: HttpRequest, path: web::Path<String>, body: web::Payload, app: Data) -> Result<HttpResponse, ApiError> {
+pub async fn patch(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+    app: Data,
+) -> Result<HttpResponse, ApiError> {
     let (upload, _) = owned(&req, &app, &path).await?;
     check_version(&req)?;
     if header(req.headers(), CONTENT_TYPE.as_str()) != Some(OFFSET_OCTET_STREAM) {
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("send Content-Type: {OFFSET_OCTET_STREAM}")));
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send Content-Type: {OFFSET_OCTET_STREAM}"),
+        ));
     }
     let offset = header(req.headers(), "Upload-Offset")
         .and_then(|v| v.parse::<u64>().ok())
@@ -208,9 +223,15 @@ pub async fn status(req: HttpRequest, path: web::Path<String>, app: Data) -> Res
 
 /// `POST /api/v1/uploads/{id}/material`: makes the material of a completed upload from the
 /// metadata in the JSON body (when it was not given at creation).
-pub async fn finish(req: HttpRequest, path: web::Path<String>, body: web::Bytes, app: Data) -> Result<HttpResponse, ApiError> {
+pub async fn finish(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    app: Data,
+) -> Result<HttpResponse, ApiError> {
     let (upload, _) = owned(&req, &app, &path).await?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("invalid_json", "the body is not UTF-8"))?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("invalid_json", "the body is not UTF-8"))?;
     let record = ImportRecord::from_json(text)?;
     let material = app.ingest.complete_upload(upload.id, &record).await?;
     app.index_wake.notify_one();

@@ -22,7 +22,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use sea_orm_migration::MigratorTrait;
 
 pub use api_keys::ApiKey;
-pub use materials::{Change, MaterialWrite, NewFile, OnExisting, Outcome, Written};
+pub use materials::{BlobInfo, Change, MaterialWrite, NewFile, OnExisting, Outcome, Written};
 pub use search_log::{QueryCount, SearchLogEntry};
 pub use uploads::{NewUpload, Upload, UploadPart};
 

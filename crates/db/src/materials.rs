@@ -550,3 +550,64 @@ fn to_material(
         files: files.into_iter().map(|f| stored_file(f, blobs)).collect::<Result<_>>()?,
     })
 }
+
+/// A stored blob, for consistency checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub sha256: String,
+    pub size: u64,
+    pub object_key: String,
+    pub created_at: chrono::DateTime<Utc>,
+    /// Whether any file of any material uses it.
+    pub used: bool,
+}
+
+impl Db {
+    pub async fn count_blobs(&self) -> Result<u64> {
+        Ok(blob::Entity::find().count(&self.conn).await?)
+    }
+
+    /// Up to `limit` blobs after `after` (by SHA-256), with whether files use them.
+    pub async fn blobs_page(&self, after: Option<&str>, limit: u64) -> Result<Vec<BlobInfo>> {
+        let mut q = blob::Entity::find().order_by_asc(blob::Column::Sha256).limit(limit);
+        if let Some(a) = after {
+            q = q.filter(blob::Column::Sha256.gt(a));
+        }
+        let rows = q.all(&self.conn).await?;
+        let hashes: Vec<String> = rows.iter().map(|b| b.sha256.clone()).collect();
+        let mut used = std::collections::HashSet::new();
+        for chunk in hashes.chunks(CHUNK) {
+            let found: Vec<String> = material_file::Entity::find()
+                .select_only()
+                .column(material_file::Column::Sha256)
+                .filter(material_file::Column::Sha256.is_in(chunk.iter().cloned()))
+                .into_tuple()
+                .all(&self.conn)
+                .await?;
+            used.extend(found);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|b| BlobInfo {
+                used: used.contains(&b.sha256),
+                sha256: b.sha256,
+                size: b.size as u64,
+                object_key: b.object_key,
+                created_at: b.created_at,
+            })
+            .collect())
+    }
+
+    /// Forgets a blob no file uses; returns whether it did (a file may have started using it).
+    pub async fn delete_unused_blob(&self, sha256: &str) -> Result<bool> {
+        let txn = self.conn.begin().await?;
+        let in_use =
+            material_file::Entity::find().filter(material_file::Column::Sha256.eq(sha256)).count(&txn).await? > 0;
+        if in_use {
+            return Ok(false);
+        }
+        let deleted = blob::Entity::delete_by_id(sha256.to_owned()).exec(&txn).await?.rows_affected > 0;
+        txn.commit().await?;
+        Ok(deleted)
+    }
+}

@@ -96,7 +96,13 @@ impl Db {
 
     /// Records a stored part if the upload is still at `expected_offset` (another request may
     /// have appended meanwhile); returns the upload after, or `None` when it moved on.
-    pub async fn append_upload_part(&self, id: Uuid, expected_offset: u64, part: UploadPart, expires_at: DateTime<Utc>) -> Result<Option<Upload>> {
+    pub async fn append_upload_part(
+        &self,
+        id: Uuid,
+        expected_offset: u64,
+        part: UploadPart,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<Upload>> {
         let txn = self.conn.begin().await?;
         let Some(row) = upload::Entity::find_by_id(id).lock_exclusive().one(&txn).await? else {
             return Err(Error::NotFound(format!("upload {id}")));
@@ -110,7 +116,10 @@ impl Db {
         current.expires_at = expires_at;
         upload::Entity::update_many()
             .col_expr(upload::Column::Offset, sea_orm::sea_query::Expr::value(current.offset as i64))
-            .col_expr(upload::Column::Parts, sea_orm::sea_query::Expr::value(serde_json::to_string(&current.parts).expect("parts serialise")))
+            .col_expr(
+                upload::Column::Parts,
+                sea_orm::sea_query::Expr::value(serde_json::to_string(&current.parts).expect("parts serialise")),
+            )
             .col_expr(upload::Column::ExpiresAt, sea_orm::sea_query::Expr::value(expires_at))
             .col_expr(upload::Column::UpdatedAt, sea_orm::sea_query::Expr::value(Utc::now()))
             .filter(upload::Column::Id.eq(id))
@@ -141,13 +150,15 @@ impl Db {
 
     /// Uploads whose expiry has passed.
     pub async fn expired_uploads(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Upload>> {
-        let rows = upload::Entity::find().filter(upload::Column::ExpiresAt.lt(now)).limit(limit).all(&self.conn).await?;
+        let rows =
+            upload::Entity::find().filter(upload::Column::ExpiresAt.lt(now)).limit(limit).all(&self.conn).await?;
         rows.into_iter().map(to_upload).collect()
     }
 
     /// Keys of every part of every upload (for consistency checks).
     pub async fn upload_part_keys(&self) -> Result<Vec<String>> {
-        let rows: Vec<String> = upload::Entity::find().select_only().column(upload::Column::Parts).into_tuple().all(&self.conn).await?;
+        let rows: Vec<String> =
+            upload::Entity::find().select_only().column(upload::Column::Parts).into_tuple().all(&self.conn).await?;
         let mut keys = Vec::new();
         for r in rows {
             let parts: Vec<UploadPart> = serde_json::from_str(&r).unwrap_or_default();

@@ -329,3 +329,46 @@ pub async fn report(g: &Global, config: Config, zero_results: bool, days: u64, l
     }
     Ok(ExitCode::SUCCESS)
 }
+
+pub async fn verify(g: &Global, config: Config, repair: bool, hash: bool, grace_minutes: u64) -> Result<ExitCode> {
+    let vocab = context::vocabularies(&config)?;
+    let db = context::database(&config, &g.data_dir, Schema::RequireCurrent).await?;
+    let storage = context::storage(&config, &g.data_dir)?;
+    let ingest = Ingest::new(db, storage.clone(), vocab);
+    println!(
+        "Verifying {} against the database{}…",
+        storage.description(),
+        if hash { " (sizes and SHA-256)" } else { " (sizes)" }
+    );
+    let pb = bar(0, "{spinner} [{elapsed_precise}] [{bar:40}] {pos}/{len} blobs");
+    let report = ingest
+        .verify(hash, repair, Duration::from_secs(grace_minutes * 60), |done, total| {
+            pb.set_length(total);
+            pb.set_position(done);
+        })
+        .await?;
+    pb.finish_and_clear();
+    for d in &report.damaged {
+        println!("DAMAGED  {d}");
+    }
+    for o in &report.orphans {
+        println!("ORPHAN   {o}");
+    }
+    for u in &report.unused {
+        println!("UNUSED   {u}");
+    }
+    println!(
+        "Checked {} blobs ({:.1} MiB hashed): {} damaged, {} orphaned objects, {} unused blobs, {} removed.",
+        report.blobs_checked,
+        report.bytes_hashed as f64 / 1048576.0,
+        report.damaged.len(),
+        report.orphans.len(),
+        report.unused.len(),
+        report.removed
+    );
+    let leftovers = !report.orphans.is_empty() || !report.unused.is_empty();
+    if leftovers && !repair {
+        println!("Run with --repair to remove orphaned objects and unused blobs older than {grace_minutes} minutes.");
+    }
+    Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

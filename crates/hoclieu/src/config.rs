@@ -161,7 +161,10 @@ impl Config {
         if self.storage.backend == Backend::S3 {
             let s3 = &self.storage.s3;
             if s3.bucket.is_empty() || s3.access_key_id.is_empty() {
-                return Err("configuration: storage.backend = \"s3\" needs storage.s3.bucket and storage.s3.access_key_id".into());
+                return Err(
+                    "configuration: storage.backend = \"s3\" needs storage.s3.bucket and storage.s3.access_key_id"
+                        .into(),
+                );
             }
             if s3.secret_access_key.is_empty() == s3.secret_access_key_file.is_empty() {
                 return Err("configuration: give exactly one of storage.s3.secret_access_key and storage.s3.secret_access_key_file".into());

@@ -100,7 +100,9 @@ pub fn storage(config: &Config, data_dir: &Path) -> Result<Storage> {
                 s3.secret_access_key.clone()
             } else {
                 std::fs::read_to_string(&s3.secret_access_key_file)
-                    .map_err(|e| Error::Message(format!("storage.s3.secret_access_key_file {}: {e}", s3.secret_access_key_file)))?
+                    .map_err(|e| {
+                        Error::Message(format!("storage.s3.secret_access_key_file {}: {e}", s3.secret_access_key_file))
+                    })?
                     .trim()
                     .to_owned()
             };

@@ -52,6 +52,19 @@ enum Command {
     },
     /// Rebuild the search index from the database.
     Reindex,
+    /// Check that every file's bytes are in object storage with the right size and SHA-256, and
+    /// find objects nothing refers to.
+    Verify {
+        /// Remove orphaned objects and unused blobs (older than the grace period).
+        #[arg(long)]
+        repair: bool,
+        /// Check sizes only, without re-reading every object to hash it.
+        #[arg(long)]
+        no_hash: bool,
+        /// Leave objects younger than this alone (they may belong to uploads in flight).
+        #[arg(long, default_value_t = 60)]
+        grace_minutes: u64,
+    },
     /// Apply pending database migrations.
     Migrate,
     /// Print the effective configuration (secrets masked) and check it.
@@ -140,6 +153,9 @@ fn main() -> ExitCode {
             Command::Import { file } => commands::import(g, config, &file).await,
             Command::Reindex => commands::reindex(g, config).await,
             Command::Migrate => commands::migrate(g, config).await,
+            Command::Verify { repair, no_hash, grace_minutes } => {
+                commands::verify(g, config, repair, !no_hash, grace_minutes).await
+            }
             Command::CheckConfig => commands::check_config(g, config),
             Command::Apikey { command: ApikeyCommand::Create { name, scopes } } => {
                 commands::apikey_create(g, config, &name, &scopes).await

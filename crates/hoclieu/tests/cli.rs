@@ -107,6 +107,16 @@ fn configuration_layers_and_rejects_unknown_keys() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("colour"), "{}", stderr(&out));
 
+    // The example configurations are valid.
+    // (production reads its S3 secret from a file; the MinIO example from the environment).
+    let out = data.run(&["--config", repo().join("config/production.example.toml").to_str().unwrap(), "check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = data
+        .command(&["--config", repo().join("config/minio.example.toml").to_str().unwrap(), "check-config"])
+        .env("HOCLIEU__STORAGE__S3__SECRET_ACCESS_KEY", "topsecret-s3")
+        .output()
+        .unwrap();
+    assert!(out.status.success() && !stdout(&out).contains("topsecret-s3"), "{}", stdout(&out));
     // Secrets are masked.
     let out = data
         .command(&["check-config"])
@@ -197,4 +207,72 @@ fn migrate_reports_and_is_idempotent() {
     assert!(stdout(&out).contains("Applied 2 migration"), "{}", stdout(&out));
     let out = data.run(&["migrate"]);
     assert!(stdout(&out).contains("up to date"), "{}", stdout(&out));
+}
+
+#[test]
+fn verify_finds_damage_orphans_and_unused_blobs_and_repairs_what_it_can() {
+    let data = Data::new();
+    let demo = repo().join("fixtures/demo/materials.jsonl");
+    assert!(data.run(&["import", demo.to_str().unwrap()]).status.success());
+    let out = data.run(&["verify"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("Checked 43 blobs"), "{}", stdout(&out));
+
+    // An object nothing refers to (a crash between storing and committing leaves one).
+    let orphan_dir = data.path().join("objects/blobs/zz");
+    std::fs::create_dir_all(&orphan_dir).unwrap();
+    std::fs::write(orphan_dir.join("orphan"), b"left behind").unwrap();
+    let out = data.run(&["verify", "--no-hash"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("ORPHAN   blobs/zz/orphan"), "{}", stdout(&out));
+    let out = data.run(&["verify", "--repair"]);
+    assert_eq!(out.status.code(), Some(1), "too young to remove within the grace period");
+    let out = data.run(&["verify", "--repair", "--grace-minutes", "0"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(!orphan_dir.join("orphan").exists());
+
+    // Damaged bytes: same size, other content (found only by hashing); and a truncated object.
+    let mut blobs = Vec::new();
+    collect_files(&data.path().join("objects/blobs"), &mut blobs);
+    blobs.sort();
+    let same_size = std::fs::read(&blobs[0]).unwrap().iter().map(|b| b ^ 0xff).collect::<Vec<u8>>();
+    std::fs::write(&blobs[0], same_size).unwrap();
+    let out = data.run(&["verify", "--no-hash"]);
+    assert!(out.status.success(), "sizes alone do not see it");
+    let out = data.run(&["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("DAMAGED") && stdout(&out).contains("has SHA-256"), "{}", stdout(&out));
+    std::fs::write(&blobs[1], b"short").unwrap();
+    let out = data.run(&["verify", "--no-hash", "--repair", "--grace-minutes", "0"]);
+    assert_eq!(out.status.code(), Some(1), "damage is not repairable");
+    assert!(stdout(&out).contains("has 5 bytes"), "{}", stdout(&out));
+}
+
+fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() { collect_files(&e.path(), out) } else { out.push(e.path()) }
+    }
+}
+
+#[test]
+fn unused_blobs_are_found_after_deletions() {
+    let data = Data::new();
+    let token = data.api_key("write");
+    {
+        let server = data.serve(&[]);
+        let (status, m) = server.upload(
+            Some(&token),
+            r#"{"title":"Tạm","subject":"toan","resource_type":"bai-tap"}"#,
+            &[("a.pdf", b"%PDF-1.4 tam")],
+        );
+        assert_eq!(status, 201);
+        assert_eq!(server.delete(&format!("/api/v1/materials/{}", m["id"].as_str().unwrap()), &token).status(), 204);
+    }
+    let out = data.run(&["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("UNUSED"), "{}", stdout(&out));
+    let out = data.run(&["verify", "--repair", "--grace-minutes", "0"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("1 removed"), "{}", stdout(&out));
+    assert!(data.run(&["verify"]).status.success());
 }

@@ -53,7 +53,11 @@ fn postgres_and_s3_with_proxied_and_redirected_downloads() {
     assert!(location.starts_with(&s3.endpoint), "{location}");
     let mut direct = agent().get(&location).call().unwrap();
     assert_eq!(direct.status(), 200);
-    assert!(header(&direct, "content-disposition").contains("filename*=UTF-8''B%C3%A0i"), "{}", header(&direct, "content-disposition"));
+    assert!(
+        header(&direct, "content-disposition").contains("filename*=UTF-8''B%C3%A0i"),
+        "{}",
+        header(&direct, "content-disposition")
+    );
     let bytes = direct.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap();
     assert_eq!(hex::encode(Sha256::digest(&bytes)), sha);
     let ranged = agent().get(&location).header("Range", "bytes=0-3").call().unwrap();
@@ -108,14 +112,22 @@ fn a_postgresql_restart_is_survived() {
     assert_eq!(server.json("/readyz").0, 503);
     assert_eq!(server.json("/healthz").0, 200);
     assert_eq!(server.json("/api/v1/search?q=duong+tron").0, 200);
-    let (status, _) = server.upload(Some(&token), r#"{"title":"x","subject":"toan","resource_type":"video","url":"https://a.vn"}"#, &[]);
+    let (status, _) = server.upload(
+        Some(&token),
+        r#"{"title":"x","subject":"toan","resource_type":"video","url":"https://a.vn"}"#,
+        &[],
+    );
     assert_eq!(status, 503);
 
     pg.start_again();
     // Service resumes without restarting hoclieu.
     eventually(|| (server.json(&format!("/api/v1/materials/{id}")).0 == 200).then_some(()));
     assert_eq!(server.json("/readyz").0, 200);
-    let (status, m) = server.upload(Some(&token), r#"{"title":"Sau khi khởi động lại","subject":"toan","resource_type":"video","url":"https://a.vn"}"#, &[]);
+    let (status, m) = server.upload(
+        Some(&token),
+        r#"{"title":"Sau khi khởi động lại","subject":"toan","resource_type":"video","url":"https://a.vn"}"#,
+        &[],
+    );
     assert_eq!(status, 201, "{m}");
     server.wait_for_hits("sau khi khoi dong lai", 1);
 }
@@ -130,7 +142,11 @@ fn replicas_share_postgresql_and_s3_with_their_own_indexes() {
 
     // Written through one replica, found through the other within two seconds.
     let started = std::time::Instant::now();
-    let (status, m) = a.upload(Some(&token), r#"{"title":"Dao động tắt dần","subject":"vat-li","grade":11,"resource_type":"bai-giang"}"#, &[("dao-dong.pdf", b"%PDF-1.4 dao dong")]);
+    let (status, m) = a.upload(
+        Some(&token),
+        r#"{"title":"Dao động tắt dần","subject":"vat-li","grade":11,"resource_type":"bai-giang"}"#,
+        &[("dao-dong.pdf", b"%PDF-1.4 dao dong")],
+    );
     assert_eq!(status, 201, "{m}");
     let id = m["id"].as_str().unwrap().to_owned();
     b.wait_for_hits("dao dong tat dan", 1);
@@ -155,4 +171,13 @@ fn replicas_share_postgresql_and_s3_with_their_own_indexes() {
     let c = c_data.serve(&[]);
     c.wait_for_hits("", 48);
     assert_eq!(c.json("/api/v1/search?q=duong+tron").1["total"], a.json("/api/v1/search?q=duong+tron").1["total"]);
+
+    // `verify` on the bucket: the deleted material's file is unused, and repaired away.
+    let out = a_data.run(&["verify"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("UNUSED") && text.contains("Checked 44 blobs"), "{text}");
+    let out = a_data.run(&["verify", "--repair", "--grace-minutes", "0"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(a_data.run(&["verify"]).status.success());
 }

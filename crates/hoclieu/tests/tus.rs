@@ -109,17 +109,31 @@ fn the_protocol_step_by_step() {
     let r = agent().options(&server.url("/api/v1/uploads")).call().unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(header(&r, "tus-version"), "1.0.0");
-    assert!(header(&r, "tus-extension").contains("creation-with-upload") && header(&r, "tus-extension").contains("expiration"));
+    assert!(
+        header(&r, "tus-extension").contains("creation-with-upload")
+            && header(&r, "tus-extension").contains("expiration")
+    );
     assert_eq!(header(&r, "tus-max-size"), "1000000");
     assert_eq!(header(&r, "tus-checksum-algorithm"), "sha1,sha256");
 
     // Refused before a byte is sent: wrong version, too large, bad metadata, no key.
-    let r = agent().post(&server.url("/api/v1/uploads")).header("Authorization", &format!("Bearer {}", tus.token)).header("Upload-Length", "10").send(&b""[..]).unwrap();
+    let r = agent()
+        .post(&server.url("/api/v1/uploads"))
+        .header("Authorization", &format!("Bearer {}", tus.token))
+        .header("Upload-Length", "10")
+        .send(&b""[..])
+        .unwrap();
     assert_eq!(r.status(), 412);
     assert_eq!(tus.create(1_000_001, &metadata("a.pdf", None)).0, 413);
-    let (status, _) = tus.create(10, &metadata("a.pdf", Some(r#"{"title":"x","subject":"thiên văn","resource_type":"video"}"#)));
+    let (status, _) =
+        tus.create(10, &metadata("a.pdf", Some(r#"{"title":"x","subject":"thiên văn","resource_type":"video"}"#)));
     assert_eq!(status, 422);
-    let r = agent().post(&server.url("/api/v1/uploads")).header("Tus-Resumable", "1.0.0").header("Upload-Length", "10").send(&b""[..]).unwrap();
+    let r = agent()
+        .post(&server.url("/api/v1/uploads"))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "10")
+        .send(&b""[..])
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     let file = bytes(600_000, 1);
@@ -193,7 +207,8 @@ impl Tus<'_> {
 }
 
 fn count(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir).map_or(0, |d| d.flatten().map(|e| if e.path().is_dir() { count(&e.path()) } else { 1 }).sum())
+    std::fs::read_dir(dir)
+        .map_or(0, |d| d.flatten().map(|e| if e.path().is_dir() { count(&e.path()) } else { 1 }).sum())
 }
 
 /// Sends a PATCH whose body stops halfway, as a dropped school connection does.
@@ -242,11 +257,13 @@ fn dropped_connections_and_restarts_keep_what_arrived() {
     let early = tus.request("POST", &format!("{location}/material"), &[("Content-Type", "application/json")], b"{}");
     assert_eq!(early.status(), 422, "the metadata is still checked");
     let body = r#"{"title":"Bài giảng dài","subject":"ngu-van","grade":8,"resource_type":"bai-giang"}"#.as_bytes();
-    let r = agent().post(&server.url(&format!("{location}/material"))).header("Authorization", &auth).send(&body[..]).unwrap();
+    let r =
+        agent().post(&server.url(&format!("{location}/material"))).header("Authorization", &auth).send(body).unwrap();
     let (status, m) = json_of(r);
     assert_eq!(status, 201, "{m}");
     assert_eq!(m["files"][0]["sha256"], hex::encode(Sha256::digest(&file)));
-    let again = agent().post(&server.url(&format!("{location}/material"))).header("Authorization", &auth).send(&body[..]).unwrap();
+    let again =
+        agent().post(&server.url(&format!("{location}/material"))).header("Authorization", &auth).send(body).unwrap();
     assert_eq!(again.status(), 409);
     assert_eq!(count(&data.path().join("objects/uploads")), 0);
 }
@@ -289,8 +306,14 @@ fn a_real_tus_client_uploads_is_interrupted_and_resumes() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    assert!(report["interrupted_at"].as_u64().unwrap() > 0 && report["interrupted_at"].as_u64().unwrap() < file.len() as u64);
-    assert_eq!(report["resumed_from"], report["interrupted_at"], "the client resumed from the offset the server reported");
+    assert!(
+        report["interrupted_at"].as_u64().unwrap() > 0
+            && report["interrupted_at"].as_u64().unwrap() < file.len() as u64
+    );
+    assert_eq!(
+        report["resumed_from"], report["interrupted_at"],
+        "the client resumed from the offset the server reported"
+    );
     let location = report["url"].as_str().unwrap().trim_start_matches(&server.base).to_owned();
     let tus = Tus { server: &server, token };
     let (_, status) = json_of(tus.request_get(&location));

@@ -9,6 +9,7 @@
 
 mod import;
 mod resumable;
+mod verify;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 pub use import::{ImportProgress, ImportReport, LineError};
 pub use resumable::{Appended, Checksum, NewResumable};
+pub use verify::VerifyReport;
 
 /// The ingest crate's error type.
 #[derive(Debug, thiserror::Error)]

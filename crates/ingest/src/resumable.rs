@@ -91,7 +91,14 @@ impl Ingest {
     /// Appends the bytes of `body` at `offset`. Bytes received before a dropped connection are
     /// kept (unless a checksum was sent: then the part must be whole). Completing the upload
     /// makes the material when its metadata is known.
-    pub async fn append<S, E>(&self, id: Uuid, offset: u64, body: S, checksum: Option<Checksum>, ttl: Duration) -> Result<Appended>
+    pub async fn append<S, E>(
+        &self,
+        id: Uuid,
+        offset: u64,
+        body: S,
+        checksum: Option<Checksum>,
+        ttl: Duration,
+    ) -> Result<Appended>
     where
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,

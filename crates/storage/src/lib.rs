@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
-use object_store::signer::{Signer, SignedUrlOptions};
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::signer::{SignedUrlOptions, Signer};
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 /// Size of the parts of a multipart upload, and the threshold below which an object is sent in
@@ -94,6 +94,14 @@ impl std::fmt::Debug for S3Config {
     }
 }
 
+/// An object found by a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+    pub modified: chrono::DateTime<chrono::Utc>,
+}
+
 /// A byte stream read from storage.
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
 
@@ -136,12 +144,16 @@ impl Storage {
 
     /// A short-lived URL that downloads an object straight from the object store, with the file
     /// name and type the browser should use; `None` for backends that cannot sign URLs.
-    pub async fn presigned_download(&self, key: &str, ttl: Duration, file_name_header: &str, media_type: &str) -> Result<Option<String>> {
+    pub async fn presigned_download(
+        &self,
+        key: &str,
+        ttl: Duration,
+        file_name_header: &str,
+        media_type: &str,
+    ) -> Result<Option<String>> {
         let Some(s3) = &self.s3 else { return Ok(None) };
-        let options = SignedUrlOptions::new().with_query([
-            ("response-content-disposition", file_name_header),
-            ("response-content-type", media_type),
-        ]);
+        let options = SignedUrlOptions::new()
+            .with_query([("response-content-disposition", file_name_header), ("response-content-type", media_type)]);
         let url = s3.signed_url_opts(object_store::signer::Method::GET, &Path::from(key), ttl, &options).await?;
         Ok(Some(url.to_string()))
     }
@@ -217,12 +229,14 @@ impl Storage {
         Ok(ObjectRead { size, range, body })
     }
 
-    /// Keys and sizes of every object under `prefix` (`blobs` or `uploads`), for consistency
-    /// checks.
-    pub fn list_keys(&self, prefix: &str) -> BoxStream<'static, Result<(String, u64)>> {
+    /// Every object under `prefix` (`blobs` or `uploads`), for consistency checks.
+    pub fn list_keys(&self, prefix: &str) -> BoxStream<'static, Result<Listed>> {
         self.store
             .list(Some(&Path::from(prefix)))
-            .map(|r| r.map(|m| (m.location.to_string(), m.size)).map_err(Error::from))
+            .map(|r| {
+                r.map(|m| Listed { key: m.location.to_string(), size: m.size, modified: m.last_modified })
+                    .map_err(Error::from)
+            })
             .boxed()
     }
 
@@ -391,8 +405,8 @@ mod tests {
         assert_eq!(tail, &big[big.len() - 10..]);
         assert!(matches!(storage.read(&stored.key, Some(5..5)).await, Err(Error::InvalidRange { .. })));
         // Listing sees it; deleting removes it; deleting twice is fine.
-        let keys: Vec<(String, u64)> = storage.list_keys("blobs").try_collect().await.unwrap();
-        assert!(keys.contains(&(stored.key.clone(), n)));
+        let keys: Vec<Listed> = storage.list_keys("blobs").try_collect().await.unwrap();
+        assert!(keys.iter().any(|l| l.key == stored.key && l.size == n));
         storage.delete(&stored.key).await.unwrap();
         storage.delete(&stored.key).await.unwrap();
         assert!(!storage.exists(&stored.key).await.unwrap());
@@ -442,7 +456,11 @@ mod tests {
         assert!(storage.can_presign() && !Storage::memory().can_presign());
         let stored = write_all(&storage, b"%PDF-1.4 hello", 4).await;
         let disposition = "attachment; filename*=UTF-8''B%C3%A0i.pdf";
-        let url = storage.presigned_download(&stored.key, Duration::from_secs(60), disposition, "application/pdf").await.unwrap().unwrap();
+        let url = storage
+            .presigned_download(&stored.key, Duration::from_secs(60), disposition, "application/pdf")
+            .await
+            .unwrap()
+            .unwrap();
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let get = |u: &str, range: Option<&str>| {
             let mut r = agent.get(u);

@@ -31,9 +31,9 @@ fn s3s_fs_binary() -> PathBuf {
     if let Ok(p) = std::env::var("HOCLIEU_TEST_S3S_FS") {
         return PathBuf::from(p);
     }
-    let home = std::env::var("CARGO_HOME").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo")
-    });
+    let home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo"));
     let candidate = home.join("bin/s3s-fs");
     if candidate.exists() { candidate } else { PathBuf::from("s3s-fs") }
 }
@@ -57,7 +57,16 @@ impl S3Server {
         for _ in 0..5 {
             let port = free_port();
             let mut child = Command::new(s3s_fs_binary())
-                .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", &access_key, "--secret-key", &secret_key])
+                .args([
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                    "--access-key",
+                    &access_key,
+                    "--secret-key",
+                    &secret_key,
+                ])
                 .arg(dir.path())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -70,7 +79,14 @@ impl S3Server {
                     )
                 });
             if wait_for_port(port, Duration::from_secs(10)) {
-                return S3Server { child, endpoint: format!("http://127.0.0.1:{port}"), bucket, access_key, secret_key, dir };
+                return S3Server {
+                    child,
+                    endpoint: format!("http://127.0.0.1:{port}"),
+                    bucket,
+                    access_key,
+                    secret_key,
+                    dir,
+                };
             }
             // Lost a race for the port: try another.
             let _ = child.kill();
@@ -109,7 +125,10 @@ pub fn postgres_admin_url() -> String {
 }
 
 fn psql(admin_url: &str, sql: &str) -> Result<(), String> {
-    let out = Command::new("psql").args([admin_url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql]).output().map_err(|e| format!("psql: {e}"))?;
+    let out = Command::new("psql")
+        .args([admin_url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .map_err(|e| format!("psql: {e}"))?;
     if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
 }
 
@@ -162,9 +181,14 @@ impl PrivatePostgres {
             .expect("PostgreSQL server binaries under /usr/lib/postgresql/*/bin (Debian package postgresql)");
         let dir = tempfile::tempdir().expect("a temp dir");
         // PostgreSQL refuses to run as root: use the postgres account when we are root.
-        let as_postgres = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        let as_postgres =
+            Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
         if as_postgres {
-            let ok = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().is_ok_and(|s| s.success());
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
             assert!(ok, "cannot give the test cluster to the postgres user");
         }
         let pg = PrivatePostgres { bin, dir, port: free_port(), as_postgres };
@@ -189,10 +213,19 @@ impl PrivatePostgres {
 
     fn ctl(&self, action: &str) {
         let data = self.dir.path().join("data");
-        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
+        let options =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
         let log = self.dir.path().join("log");
-        let out = self.run("pg_ctl", &["-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-o", &options, "-w", "-m", "fast", action]);
-        assert!(out.status.success(), "pg_ctl {action}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let out = self.run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-o", &options, "-w", "-m", "fast", action],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl {action}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn url(&self) -> String {

@@ -26,7 +26,9 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager.create_index(Index::create().name("uploads_expires").table("uploads").col("expires_at").to_owned()).await?;
+        manager
+            .create_index(Index::create().name("uploads_expires").table("uploads").col("expires_at").to_owned())
+            .await?;
         Ok(())
     }
 }

@@ -12,7 +12,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_initial::Migration), Box::new(m20261126_000002_search_log::Migration),
+        vec![
+            Box::new(m20261125_000001_initial::Migration),
+            Box::new(m20261126_000002_search_log::Migration),
             Box::new(m20261126_000003_uploads::Migration),
         ]
     }
