@@ -7,7 +7,7 @@ NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 TOOLS := $(CURDIR)/target/tools
 S3S_FS := $(shell command -v s3s-fs 2>/dev/null || echo $(HOME)/.cargo/bin/s3s-fs)
 
-.PHONY: help run build test tools eval lint fmt clippy clean
+.PHONY: help run build test tools eval lint fmt clippy clean bench bench-quick bench-smoke bench-tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -33,6 +33,22 @@ endif
 
 eval: ## search quality: nDCG@10, Success@10, Recall@10 per query variant beside a naive baseline
 	$(CARGO) run --release --locked -p hoclieu-eval -- --check
+
+bench-tools: ## install what the benchmarks use: wrk, nginx, matplotlib (Debian packages), PostgreSQL running
+	@bench/tools.sh
+
+bench: bench-tools ## benchmarks at 1M records beside PostgreSQL FTS, SQLite FTS5 and nginx → bench/report.md (< 30 min)
+	$(CARGO) build --release --locked -p hoclieu -p hoclieu-bench
+	./target/release/hoclieu-bench --records 1000000 --label bench --out bench
+
+bench-quick: bench-tools ## the same at 100k records, for day-to-day comparisons → target/bench-quick/report.md
+	$(CARGO) build --release --locked -p hoclieu -p hoclieu-bench
+	./target/release/hoclieu-bench --records 100000 --label bench-quick --out target/bench-quick
+
+bench-smoke: bench-tools ## the harness end to end at 10k records with short runs (CI: keeps it from rotting)
+	$(CARGO) build --locked -p hoclieu -p hoclieu-bench
+	./target/debug/hoclieu-bench --records 10000 --label bench-smoke --out target/bench-smoke \
+	  --repeats 1 --seconds 2 --connections 1,16 --download-mib 64 --upload-mib 128 --queries 40
 
 lint: ## formatting and clippy, warnings as errors
 	$(CARGO) fmt --all -- --check
