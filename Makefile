@@ -39,7 +39,7 @@ bench-tools: ## install what the benchmarks use: wrk, nginx, matplotlib (Debian 
 
 bench: bench-tools ## benchmarks at 1M records beside PostgreSQL FTS, SQLite FTS5 and nginx → bench/report.md (< 30 min)
 	$(CARGO) build --release --locked -p hoclieu -p hoclieu-bench
-	./target/release/hoclieu-bench --records 1000000 --label bench --out bench
+	./target/release/hoclieu-bench --records 1000000 --label bench --out bench --reindex-repeats 1 --peer-repeats 1
 
 bench-quick: bench-tools ## the same at 100k records, for day-to-day comparisons → target/bench-quick/report.md
 	$(CARGO) build --release --locked -p hoclieu -p hoclieu-bench
@@ -48,7 +48,7 @@ bench-quick: bench-tools ## the same at 100k records, for day-to-day comparisons
 bench-smoke: bench-tools ## the harness end to end at 10k records with short runs (CI: keeps it from rotting)
 	$(CARGO) build --locked -p hoclieu -p hoclieu-bench
 	./target/debug/hoclieu-bench --records 10000 --label bench-smoke --out target/bench-smoke \
-	  --repeats 1 --seconds 2 --connections 1,16 --download-mib 64 --upload-mib 128 --queries 40
+	  --repeats 1 --reindex-repeats 1 --peer-repeats 1 --seconds 2 --connections 1,16 --download-mib 64 --upload-mib 128 --queries 40
 
 lint: ## formatting and clippy, warnings as errors
 	$(CARGO) fmt --all -- --check

@@ -41,13 +41,16 @@ pub fn write(r: &Results, out: &Path, work: &Path) -> std::io::Result<PathBuf> {
     let _ = writeln!(
         w,
         "`make {}`: {} generated records, run {} in {:.0} min. Every figure is the median of {} runs \
-         with the range in parentheses, unless it says otherwise. Produced by `hoclieu-bench` \
+         with the range in parentheses ({} for `hoclieu reindex`, {} passes for each peer), except \
+         the imports and the peers' loads, measured once. Produced by `hoclieu-bench` \
          (crates/bench); how to read it and why the misses are missed: docs/PERFORMANCE.md.\n",
         r.args.label,
         r.records,
         r.started,
         r.total_secs / 60.0,
-        r.args.repeats
+        r.args.repeats,
+        r.args.reindex_repeats,
+        r.args.peer_repeats,
     );
     for n in &r.notes {
         let _ = writeln!(w, "> {n}\n");
@@ -144,7 +147,7 @@ pub fn write(r: &Results, out: &Path, work: &Path) -> std::io::Result<PathBuf> {
 
     // Import.
     let _ = writeln!(w, "\n## 1. Import and index\n");
-    let _ = writeln!(w, "| | records | database import | records/s | import + indexing (whole command) |");
+    let _ = writeln!(w, "| | records | database import | records/s | whole command |");
     let _ = writeln!(w, "|---|---:|---:|---:|---:|");
     for i in &r.imports {
         let _ = writeln!(

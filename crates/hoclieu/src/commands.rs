@@ -124,7 +124,7 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn import(g: &Global, config: Config, file: &Path) -> Result<ExitCode> {
+pub async fn import(g: &Global, config: Config, file: &Path, index_after: bool) -> Result<ExitCode> {
     let vocab = context::vocabularies(&config)?;
     let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
     let storage = context::storage(&config, &g.data_dir)?;
@@ -157,6 +157,12 @@ pub async fn import(g: &Global, config: Config, file: &Path) -> Result<ExitCode>
         report.files_stored,
     );
 
+    if !index_after {
+        println!(
+            "Search index not updated (--no-index): a running server or `hoclieu reindex` will index these materials."
+        );
+        return Ok(exit_of(&report));
+    }
     // Bring the index up to date here, unless a running server owns it (it follows by itself).
     let index = SearchIndex::open(&config.index_dir(&g.data_dir), context::language(&config, vocab)?)?;
     match Indexer::acquire(&index, config.index.writer_memory_mb) {
@@ -172,7 +178,12 @@ pub async fn import(g: &Global, config: Config, file: &Path) -> Result<ExitCode>
         }
         Err(e) => return Err(e.into()),
     }
-    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(exit_of(&report))
+}
+
+/// Exit status of an import: 1 when a line failed.
+fn exit_of(report: &hoclieu_ingest::ImportReport) -> ExitCode {
+    if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 pub async fn reindex(g: &Global, config: Config) -> Result<ExitCode> {

@@ -49,6 +49,10 @@ enum Command {
     Import {
         /// The JSON Lines file; file paths inside it are relative to it.
         file: PathBuf,
+        /// Leave the search index alone: a running server (or a later `hoclieu reindex`)
+        /// indexes the new materials from the change sequence.
+        #[arg(long)]
+        no_index: bool,
     },
     /// Rebuild the search index from the database.
     Reindex,
@@ -150,7 +154,7 @@ fn main() -> ExitCode {
         let g = &cli.global;
         match cli.command {
             Command::Serve { bind, demo } => commands::serve(g, config, bind, demo).await,
-            Command::Import { file } => commands::import(g, config, &file).await,
+            Command::Import { file, no_index } => commands::import(g, config, &file, !no_index).await,
             Command::Reindex => commands::reindex(g, config).await,
             Command::Migrate => commands::migrate(g, config).await,
             Command::Verify { repair, no_hash, grace_minutes } => {

@@ -277,3 +277,20 @@ fn unused_blobs_are_found_after_deletions() {
     assert!(stdout(&out).contains("1 removed"), "{}", stdout(&out));
     assert!(data.run(&["verify"]).status.success());
 }
+
+#[test]
+fn import_without_indexing_leaves_it_to_the_server() {
+    let data = Data::new();
+    let demo = repo().join("fixtures/demo/materials.jsonl");
+    let out = data.run(&["import", "--no-index", demo.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Search index not updated"), "{}", stdout(&out));
+    assert!(!data.path().join("index").exists(), "the import must not touch the index");
+    // The server indexes the materials from the change sequence on start.
+    let server = data.serve(&[]);
+    let body = eventually(|| {
+        let (_, body) = server.json("/api/v1/search?q=tap+hop");
+        (body["total"].as_u64() > Some(0)).then_some(body)
+    });
+    assert!(body["hits"][0]["title"].as_str().unwrap().contains("Tập hợp"), "{body}");
+}
