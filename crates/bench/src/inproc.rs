@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use hoclieu_index::{Language, SearchIndex, SearchRequest};
 
-use crate::queries::QueryMix;
+use crate::Engine;
 use crate::stats::Latency;
 
 pub struct InProcess {
@@ -23,16 +23,6 @@ impl InProcess {
         self.index.num_docs()
     }
 
-    /// Milliseconds of one search of the first page (10 hits) with facets and snippets.
-    pub fn search_ms(&self, q: &str) -> Result<f64, String> {
-        let req = SearchRequest { text: q.to_owned(), limit: 10, ..Default::default() };
-        let started = Instant::now();
-        let r = self.index.search(&req).map_err(|e| format!("search {q:?}: {e}"))?;
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        std::hint::black_box(r);
-        Ok(ms)
-    }
-
     pub fn suggest_ms(&self, q: &str) -> Result<f64, String> {
         let started = Instant::now();
         let r = self.index.suggest(q, 10).map_err(|e| format!("suggest {q:?}: {e}"))?;
@@ -40,39 +30,27 @@ impl InProcess {
         std::hint::black_box(r);
         Ok(ms)
     }
+}
 
-    /// How many of the queries find something (a sanity figure printed beside the latencies).
-    pub fn found(&self, queries: &[String]) -> usize {
-        queries
-            .iter()
-            .filter(|q| {
-                let req = SearchRequest { text: (*q).clone(), limit: 10, ..Default::default() };
-                self.index.search(&req).is_ok_and(|r| r.total > 0)
-            })
-            .count()
+impl Engine for InProcess {
+    /// One search of the first page (10 hits) with facets and snippets.
+    async fn search_ms(&mut self, q: &str) -> Result<(f64, i64), String> {
+        let req = SearchRequest { text: q.to_owned(), limit: 10, ..Default::default() };
+        let started = Instant::now();
+        let r = self.index.search(&req).map_err(|e| format!("search {q:?}: {e}"))?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        Ok((ms, std::hint::black_box(r).total as i64))
     }
 }
 
-/// Latency per class (and suggest) over `passes` passes, after one warm-up pass.
-pub fn measure(engine: &InProcess, mix: &QueryMix, passes: usize) -> Result<Vec<(String, Latency)>, String> {
-    let mut out = Vec::new();
-    for (class, queries) in mix.classes() {
-        for q in queries {
-            engine.search_ms(q)?;
-        }
-        let mut runs = Vec::new();
-        for _ in 0..passes {
-            runs.push(queries.iter().map(|q| engine.search_ms(q)).collect::<Result<Vec<f64>, String>>()?);
-        }
-        out.push((class.to_owned(), Latency::of(runs)));
-    }
-    for q in &mix.prefixes {
+/// Suggest latency over the prefixes, `passes` times after one warm-up pass.
+pub fn measure_suggest(engine: &InProcess, prefixes: &[String], passes: usize) -> Result<Latency, String> {
+    for q in prefixes {
         engine.suggest_ms(q)?;
     }
     let mut runs = Vec::new();
     for _ in 0..passes {
-        runs.push(mix.prefixes.iter().map(|q| engine.suggest_ms(q)).collect::<Result<Vec<f64>, String>>()?);
+        runs.push(prefixes.iter().map(|q| engine.suggest_ms(q)).collect::<Result<Vec<f64>, String>>()?);
     }
-    out.push(("suggest".to_owned(), Latency::of(runs)));
-    Ok(out)
+    Ok(Latency::of(runs))
 }

@@ -206,19 +206,24 @@ fn import(bin: &Path, records: &Path, data: &Path, env: &[(&str, &str)], backend
     Ok(ImportRun { backend: backend.into(), records_per_sec: lines / import_secs.max(1e-9), import_secs, total_secs })
 }
 
-async fn measure_peer(
-    peer: &mut impl peers::Peer,
-    name: &str,
-    version: String,
-    load_secs: f64,
+/// What the benchmark asks of every engine, hoclieu and the peers alike.
+pub(crate) trait Engine {
+    /// Milliseconds of one ranked top-10 query with its count; and the count.
+    async fn search_ms(&mut self, q: &str) -> Result<(f64, i64), String>;
+}
+
+/// Latency per query class over `passes` passes, after a warm-up pass that also counts the
+/// queries that find something.
+async fn measure_classes(
+    engine: &mut impl Engine,
     mix: &queries::QueryMix,
     passes: usize,
-) -> Result<PeerRun, String> {
+) -> Result<Vec<ClassResult>, String> {
     let mut classes = Vec::new();
     for (class, qs) in mix.classes() {
         let mut found = 0;
         for q in qs {
-            if peer.search_ms(q).await?.1 > 0 {
+            if engine.search_ms(q).await?.1 > 0 {
                 found += 1;
             }
         }
@@ -226,14 +231,13 @@ async fn measure_peer(
         for _ in 0..passes {
             let mut run = Vec::with_capacity(qs.len());
             for q in qs {
-                run.push(peer.search_ms(q).await?.0);
+                run.push(engine.search_ms(q).await?.0);
             }
             runs.push(run);
         }
         classes.push(ClassResult { class: class.to_owned(), latency: Latency::of(runs), found });
     }
-    let size_bytes = peer.size_bytes().await?;
-    Ok(PeerRun { engine: name.into(), version, load_secs, size_bytes, classes })
+    Ok(classes)
 }
 
 async fn run(args: Args) -> Result<Results, String> {
@@ -299,19 +303,11 @@ async fn run(args: Args) -> Result<Results, String> {
 
     // 3. In-process search and suggest.
     phase(started, "hoclieu search in-process");
-    let engine = inproc::InProcess::open(&index_dir)?;
+    let mut engine = inproc::InProcess::open(&index_dir)?;
     let index_docs = engine.num_docs();
-    let mut hoclieu = Vec::new();
-    let latencies = inproc::measure(&engine, &mix, args.repeats)?;
-    for (class, latency) in latencies {
-        let found = match class.as_str() {
-            "eval" => engine.found(&mix.eval),
-            "selective" => engine.found(&mix.selective),
-            "stress" => engine.found(&mix.stress),
-            _ => latency.queries,
-        };
-        hoclieu.push(ClassResult { class, latency, found });
-    }
+    let mut hoclieu = measure_classes(&mut engine, &mix, args.repeats).await?;
+    let suggest = inproc::measure_suggest(&engine, &mix.prefixes, args.repeats)?;
+    hoclieu.push(ClassResult { class: "suggest".into(), found: suggest.queries, latency: suggest });
     drop(engine);
 
     // 4. Peers.
@@ -324,8 +320,9 @@ async fn run(args: Args) -> Result<Results, String> {
         versions.push(("PostgreSQL".into(), version.clone()));
         let (_, load_secs) = pg.load(&records).await?;
         phase(started, "peer: PostgreSQL full-text search (queries)");
-        peers_out
-            .push(measure_peer(&mut pg, "PostgreSQL FTS", version, load_secs, &mix, args.peer_repeats.max(1)).await?);
+        let classes = measure_classes(&mut pg, &mix, args.peer_repeats.max(1)).await?;
+        let size_bytes = pg.size_bytes().await?;
+        peers_out.push(PeerRun { engine: "PostgreSQL FTS".into(), version, load_secs, size_bytes, classes });
     }
     phase(started, "peer: SQLite FTS5");
     {
@@ -334,8 +331,9 @@ async fn run(args: Args) -> Result<Results, String> {
         let version = lite.version().await?;
         versions.push(("SQLite".into(), version.clone()));
         let (_, load_secs) = lite.load(&records).await?;
-        peers_out
-            .push(measure_peer(&mut lite, "SQLite FTS5", version, load_secs, &mix, args.peer_repeats.max(1)).await?);
+        let classes = measure_classes(&mut lite, &mix, args.peer_repeats.max(1)).await?;
+        let size_bytes = lite.size_bytes().await?;
+        peers_out.push(PeerRun { engine: "SQLite FTS5".into(), version, load_secs, size_bytes, classes });
         drop(lite);
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
@@ -371,12 +369,12 @@ async fn run(args: Args) -> Result<Results, String> {
         ));
     }
     Ok(Results {
+        records: args.records,
         args,
         started: started_at.trim().to_owned(),
         total_secs: started.elapsed().as_secs_f64(),
         machine: machine(),
         versions,
-        records: 0,
         generate_secs,
         mix,
         imports,
@@ -394,24 +392,17 @@ async fn run(args: Args) -> Result<Results, String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args = Args::parse();
-    let out = args.out.clone();
-    let records = args.records;
-    let work = args.work.clone();
-    match run(args).await {
-        Ok(mut results) => {
-            results.records = records;
-            match report::write(&results, &out, &work) {
-                Ok(path) => {
-                    eprintln!("report written to {}", path.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: writing the report: {e}");
-                    ExitCode::FAILURE
-                }
+    match run(Args::parse()).await {
+        Ok(results) => match report::write(&results) {
+            Ok(path) => {
+                eprintln!("report written to {}", path.display());
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("error: writing the report: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

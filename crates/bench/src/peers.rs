@@ -16,6 +16,8 @@ use std::time::Instant;
 use hoclieu_domain::text::fold_text;
 use sqlx::{Connection, PgConnection, Row, SqliteConnection};
 
+use crate::Engine;
+
 /// The searchable text of one record.
 pub struct Doc {
     pub title: String,
@@ -25,36 +27,31 @@ pub struct Doc {
     pub description: String,
 }
 
-/// Reads the records file, calling `each` for every record.
-pub fn for_each_doc(records: &Path, mut each: impl FnMut(Doc)) -> std::io::Result<()> {
+/// The records file, one record at a time (nothing is held whole: 1M records are ~800 MB).
+pub fn docs(records: &Path) -> std::io::Result<impl Iterator<Item = std::io::Result<Doc>>> {
     let file = std::io::BufReader::new(std::fs::File::open(records)?);
-    for line in file.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line?) else { continue };
+    Ok(file.lines().filter_map(|line| {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => return Some(Err(e)),
+        };
+        let v = serde_json::from_str::<serde_json::Value>(&line).ok()?;
         let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
         let keywords = v["keywords"]
             .as_array()
             .map(|a| a.iter().filter_map(|k| k.as_str()).collect::<Vec<_>>().join(", "))
             .unwrap_or_default();
-        each(Doc {
+        Some(Ok(Doc {
             title: s("title"),
             lesson: s("lesson"),
             chapter: s("chapter"),
             keywords,
             description: s("description"),
-        });
-    }
-    Ok(())
+        }))
+    }))
 }
 
 type Res<T> = Result<T, String>;
-
-/// What the benchmark asks of a peer.
-pub(crate) trait Peer {
-    /// Milliseconds of one ranked top-10 query with its count; and the count.
-    async fn search_ms(&mut self, q: &str) -> Res<(f64, i64)>;
-    /// Bytes on disk of the loaded table and its full-text index.
-    async fn size_bytes(&mut self) -> Res<u64>;
-}
 
 fn e<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> String {
     move |err| format!("{what}: {err}")
@@ -108,53 +105,52 @@ impl PgPeer {
     pub async fn load(&mut self, records: &Path) -> Res<(u64, f64)> {
         let started = Instant::now();
         sqlx::raw_sql(PG_SETUP).execute(&mut self.conn).await.map_err(e("set up the peer table"))?;
-        let mut docs: Vec<String> = Vec::new();
-        let mut id = 0u64;
-        for_each_doc(records, |d| {
-            id += 1;
-            let mut line = format!("{id}\t");
-            for (i, f) in [&d.title, &d.lesson, &d.chapter, &d.keywords, &d.description].into_iter().enumerate() {
-                if i > 0 {
-                    line.push('\t');
-                }
-                copy_field(&mut line, f);
-            }
-            line.push('\n');
-            docs.push(line);
-        })
-        .map_err(e("read the records"))?;
         let mut copy = self
             .conn
             .copy_in_raw("COPY peer (id, title, lesson, chapter, keywords, description) FROM STDIN")
             .await
             .map_err(e("COPY"))?;
-        for chunk in docs.chunks(10_000) {
-            copy.send(chunk.concat().into_bytes()).await.map_err(e("COPY data"))?;
+        // Sent in chunks of about 1 MB of COPY text.
+        let mut chunk = String::new();
+        for (id, d) in docs(records).map_err(e("read the records"))?.enumerate() {
+            let d = d.map_err(e("read the records"))?;
+            chunk.push_str(&(id + 1).to_string());
+            for f in [&d.title, &d.lesson, &d.chapter, &d.keywords, &d.description] {
+                chunk.push('\t');
+                copy_field(&mut chunk, f);
+            }
+            chunk.push('\n');
+            if chunk.len() >= 1 << 20 {
+                copy.send(std::mem::take(&mut chunk).into_bytes()).await.map_err(e("COPY data"))?;
+            }
+        }
+        if !chunk.is_empty() {
+            copy.send(chunk.into_bytes()).await.map_err(e("COPY data"))?;
         }
         let rows = copy.finish().await.map_err(e("COPY finish"))?;
-        drop(docs);
         sqlx::raw_sql("CREATE INDEX peer_tsv ON peer USING gin (tsv); ANALYZE peer;")
             .execute(&mut self.conn)
             .await
             .map_err(e("GIN index"))?;
         Ok((rows, started.elapsed().as_secs_f64()))
     }
-}
 
-impl Peer for PgPeer {
-    async fn search_ms(&mut self, q: &str) -> Res<(f64, i64)> {
-        let started = Instant::now();
-        let rows = sqlx::query(PG_QUERY).bind(q).fetch_all(&mut self.conn).await.map_err(e("PostgreSQL search"))?;
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        Ok((ms, rows.first().map_or(0, |r| r.get::<i64, _>("total"))))
-    }
-
-    async fn size_bytes(&mut self) -> Res<u64> {
+    /// Bytes on disk of the loaded table and its full-text index.
+    pub async fn size_bytes(&mut self) -> Res<u64> {
         let row = sqlx::query("SELECT pg_total_relation_size('peer')")
             .fetch_one(&mut self.conn)
             .await
             .map_err(e("table size"))?;
         Ok(row.get::<i64, _>(0) as u64)
+    }
+}
+
+impl Engine for PgPeer {
+    async fn search_ms(&mut self, q: &str) -> Res<(f64, i64)> {
+        let started = Instant::now();
+        let rows = sqlx::query(PG_QUERY).bind(q).fetch_all(&mut self.conn).await.map_err(e("PostgreSQL search"))?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        Ok((ms, rows.first().map_or(0, |r| r.get::<i64, _>("total"))))
     }
 }
 
@@ -194,12 +190,13 @@ impl SqlitePeer {
         .execute(&mut self.conn)
         .await
         .map_err(e("set up FTS5"))?;
-        let mut docs = Vec::new();
-        for_each_doc(records, |d| docs.push(d)).map_err(e("read the records"))?;
         let mut rows = 0u64;
-        for chunk in docs.chunks(50_000) {
+        let mut all = docs(records).map_err(e("read the records"))?.peekable();
+        // One transaction per 50,000 rows.
+        while all.peek().is_some() {
             let mut tx = self.conn.begin().await.map_err(e("begin"))?;
-            for d in chunk {
+            for d in all.by_ref().take(50_000) {
+                let d = d.map_err(e("read the records"))?;
                 sqlx::query("INSERT INTO peer (title, lesson, chapter, keywords, description) VALUES (?, ?, ?, ?, ?)")
                     .bind(fold_d(&d.title))
                     .bind(fold_d(&d.lesson))
@@ -219,9 +216,18 @@ impl SqlitePeer {
             .map_err(e("optimize"))?;
         Ok((rows, started.elapsed().as_secs_f64()))
     }
+
+    /// Bytes on disk of the loaded table and its full-text index.
+    pub async fn size_bytes(&mut self) -> Res<u64> {
+        let row = sqlx::query("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(e("database size"))?;
+        Ok(row.get::<i64, _>(0) as u64)
+    }
 }
 
-impl Peer for SqlitePeer {
+impl Engine for SqlitePeer {
     async fn search_ms(&mut self, q: &str) -> Res<(f64, i64)> {
         let expr = fts5_query(q);
         if expr.is_empty() {
@@ -240,14 +246,6 @@ impl Peer for SqlitePeer {
         .map_err(e("FTS5 search"))?;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok((ms, rows.first().map_or(0, |r| r.get::<i64, _>("total"))))
-    }
-
-    async fn size_bytes(&mut self) -> Res<u64> {
-        let row = sqlx::query("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
-            .fetch_one(&mut self.conn)
-            .await
-            .map_err(e("database size"))?;
-        Ok(row.get::<i64, _>(0) as u64)
     }
 }
 

@@ -28,7 +28,8 @@ fn class<'a>(rows: &'a [ClassResult], name: &str) -> Option<&'a ClassResult> {
     rows.iter().find(|r| r.class == name)
 }
 
-pub fn write(r: &Results, out: &Path, work: &Path) -> std::io::Result<PathBuf> {
+pub fn write(r: &Results) -> std::io::Result<PathBuf> {
+    let (out, work) = (r.args.out.as_path(), r.args.work.as_path());
     let json = serde_json::to_string_pretty(r).map_err(std::io::Error::other)?;
     let json_path = out.join("results.json");
     std::fs::write(&json_path, json)?;
