@@ -6,8 +6,13 @@ BIND ?= 127.0.0.1:8080
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 TOOLS := $(CURDIR)/target/tools
 S3S_FS := $(shell command -v s3s-fs 2>/dev/null || echo $(HOME)/.cargo/bin/s3s-fs)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Preview converters (Debian): LibreOffice (Office → PDF), pdftoppm, ffmpeg/ffprobe, and fonts
+# with Vietnamese coverage so converted pages do not show boxes.
+CONVERTERS := poppler-utils ffmpeg libreoffice-writer-nogui libreoffice-impress-nogui libreoffice-calc-nogui \
+	fonts-dejavu-core fonts-noto-core
 
-.PHONY: help run build test tools eval lint fmt clippy clean bench bench-quick bench-smoke bench-tools
+.PHONY: help run build test tools converters eval lint fmt clippy clean bench bench-quick bench-smoke bench-tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,10 +24,17 @@ run: ## build (release) and serve on http://127.0.0.1:8080 with embedded default
 build: ## build the release binary (target/release/hoclieu)
 	$(CARGO) build --release --locked -p hoclieu
 
-tools: ## install what the tests use: s3s-fs (an S3 server, via cargo) and tuspy (a tus client, via pip)
+tools: converters ## install what the tests use: s3s-fs (an S3 server, via cargo), tuspy (a tus client, via pip), the converters
 	@test -x "$(S3S_FS)" || $(CARGO) install s3s-fs --version 0.14.1 --features binary --locked
 	@test -x $(TOOLS)/venv/bin/python || python3 -m venv $(TOOLS)/venv
 	@$(TOOLS)/venv/bin/python -c "import tusclient" 2>/dev/null || $(TOOLS)/venv/bin/pip install --quiet tuspy==1.1.0
+
+converters: ## install the preview converters (Debian packages) unless they are present
+	@if command -v soffice >/dev/null && command -v pdftoppm >/dev/null && command -v ffmpeg >/dev/null \
+		&& command -v ffprobe >/dev/null && command -v prlimit >/dev/null; then :; else \
+		echo "installing $(CONVERTERS)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(CONVERTERS) util-linux; \
+	fi
 
 test: tools ## run the whole test suite (needs PostgreSQL on 127.0.0.1:5432; see README)
 ifeq ($(NEXTEST),yes)

@@ -100,7 +100,14 @@ pub fn content_disposition(name: &str) -> String {
 }
 
 /// The response to a download request: the file, a range of it, 304 or 416.
+/// `inline` (`?inline=1`, for video and audio players) asks the browser to show the file rather
+/// than save it.
 pub async fn respond(req: &HttpRequest, app: &App, material: Uuid, file_id: Uuid) -> Result<HttpResponse, ApiError> {
+    let inline = req.query_string().split('&').any(|p| p == "inline=1");
+    let disposition = |name: &str| {
+        let d = content_disposition(name);
+        if inline { d.replacen("attachment", "inline", 1) } else { d }
+    };
     let file = app.db.file(material, file_id).await?.ok_or_else(|| ApiError::not_found("file"))?;
     let etag = format!("\"{}\"", file.sha256);
     let headers = req.headers();
@@ -124,7 +131,7 @@ pub async fn respond(req: &HttpRequest, app: &App, material: Uuid, file_id: Uuid
     };
     let counts = range.as_ref().is_none_or(|r| r.start == 0) && req.method() == actix_web::http::Method::GET;
     if let crate::DownloadMode::Redirect(ttl) = app.settings.download {
-        let disposition = content_disposition(&file.name);
+        let disposition = disposition(&file.name);
         if let Some(url) = app.storage.presigned_download(&file.object_key, ttl, &disposition, &file.media_type).await?
         {
             if req.method() == actix_web::http::Method::GET {
@@ -146,7 +153,7 @@ pub async fn respond(req: &HttpRequest, app: &App, material: Uuid, file_id: Uuid
         .content_type(file.media_type.as_str())
         .insert_header((header::ETAG, etag))
         .insert_header((header::ACCEPT_RANGES, "bytes"))
-        .insert_header((header::CONTENT_DISPOSITION, content_disposition(&file.name)))
+        .insert_header((header::CONTENT_DISPOSITION, disposition(&file.name)))
         .insert_header(cache)
         // Already compressed formats, and ranges must address the stored bytes.
         .insert_header(ContentEncoding::Identity);

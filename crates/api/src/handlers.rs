@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::params::{SearchParams, SuggestParams};
 use crate::views::{MaterialView, SearchView};
-use crate::{App, auth, download, upload};
+use crate::{App, auth, download, preview, upload};
 
 type Data = web::Data<App>;
 
@@ -91,6 +91,7 @@ pub async fn create_material(req: HttpRequest, body: Multipart, app: Data) -> Re
     let (record, files) = upload::read(&req, body, &app).await?;
     let material = app.ingest.create(&record, files).await?;
     app.index_wake.notify_one();
+    app.job_wake.notify_one();
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/materials/{}", material.id)))
         .json(MaterialView::new(material, &app.vocab)))
@@ -116,6 +117,32 @@ pub async fn download(
     let material = parse_id(&path.0, "file")?;
     let file = parse_id(&path.1, "file")?;
     download::respond(&req, &app, material, file).await
+}
+
+pub async fn preview(path: web::Path<(String, String)>, app: Data) -> Result<HttpResponse, ApiError> {
+    let material = parse_id(&path.0, "file")?;
+    let file = parse_id(&path.1, "file")?;
+    preview::manifest(&app, material, file).await
+}
+
+pub async fn preview_image(
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    app: Data,
+) -> Result<HttpResponse, ApiError> {
+    let material = parse_id(&path.0, "file")?;
+    let file = parse_id(&path.1, "file")?;
+    preview::image(&req, &app, material, file, &path.2).await
+}
+
+pub async fn package_entry(
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    app: Data,
+) -> Result<HttpResponse, ApiError> {
+    let material = parse_id(&path.0, "package")?;
+    let file = parse_id(&path.1, "package")?;
+    preview::package_entry(&req, &app, material, file, &path.2).await
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -15,6 +15,7 @@ pub mod error;
 mod handlers;
 mod pages;
 mod params;
+mod preview;
 mod routes;
 mod tus;
 mod upload;
@@ -70,6 +71,8 @@ pub struct App {
     pub vocab: Arc<Vocabularies>,
     /// Woken after a local write so the index follows at once.
     pub index_wake: Arc<Notify>,
+    /// Woken when a write queues background jobs (previews), so a worker starts at once.
+    pub job_wake: Arc<Notify>,
     pub downloads: Arc<DownloadCounter>,
     pub search_log: Arc<SearchLog>,
     pub settings: Settings,

@@ -7,6 +7,8 @@ use crate::{handlers, pages, tus};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(pages::search))
         .route("/tai-lieu/{id}", web::get().to(pages::material))
+        // Packages run their own scripts: a path of their own, sandboxed (see preview.rs).
+        .route("/goi/{material}/{file}/{path:.*}", web::get().to(handlers::package_entry))
         .route("/healthz", web::get().to(handlers::healthz))
         .route("/readyz", web::get().to(handlers::readyz))
         .service(
@@ -26,7 +28,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/materials/{id}", web::get().to(handlers::get_material))
                 .route("/materials/{id}", web::delete().to(handlers::delete_material))
                 .route("/materials/{id}/files/{file_id}/download", web::get().to(handlers::download))
-                .route("/materials/{id}/files/{file_id}/download", web::head().to(handlers::download)),
+                .route("/materials/{id}/files/{file_id}/download", web::head().to(handlers::download))
+                .route("/materials/{id}/files/{file_id}/preview", web::get().to(handlers::preview))
+                .route("/materials/{id}/files/{file_id}/preview/{name}", web::get().to(handlers::preview_image)),
         )
         .default_service(web::to(handlers::not_found));
 }

@@ -142,6 +142,7 @@ pub async fn create(req: HttpRequest, body: web::Payload, app: Data) -> Result<H
         completion_headers(&mut response, a);
     }
     app.index_wake.notify_one();
+    app.job_wake.notify_one();
     Ok(response.finish())
 }
 
@@ -194,6 +195,7 @@ pub async fn patch(
     completion_headers(&mut response, &appended);
     if appended.material.is_some() {
         app.index_wake.notify_one();
+        app.job_wake.notify_one();
     }
     Ok(response.finish())
 }
@@ -235,6 +237,7 @@ pub async fn finish(
     let record = ImportRecord::from_json(text)?;
     let material = app.ingest.complete_upload(upload.id, &record).await?;
     app.index_wake.notify_one();
+    app.job_wake.notify_one();
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/api/v1/materials/{}", material.id)))
         .json(MaterialView::new(material, &app.vocab)))

@@ -24,6 +24,30 @@ pub fn file_url(material: Uuid, file: Uuid) -> String {
     format!("/api/v1/materials/{material}/files/{file}/download")
 }
 
+pub fn preview_url(material: Uuid, file: Uuid) -> String {
+    format!("/api/v1/materials/{material}/files/{file}/preview")
+}
+
+/// URL of a preview image; `file_and_name` is `{file_id}/{name}`.
+pub fn preview_image_url(material: Uuid, file_and_name: &str) -> String {
+    match file_and_name.split_once('/') {
+        Some((file, name)) => format!("/api/v1/materials/{material}/files/{file}/preview/{name}"),
+        None => String::new(),
+    }
+}
+
+/// Where a file's preview stands, as lists show it.
+#[derive(Serialize)]
+pub struct FilePreviewView {
+    pub status: &'static str,
+    pub kind: hoclieu_domain::PreviewKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
+}
+
 #[derive(Serialize)]
 pub struct FileView {
     pub id: Uuid,
@@ -32,6 +56,7 @@ pub struct FileView {
     pub media_type: String,
     pub sha256: String,
     pub download_url: String,
+    pub preview: FilePreviewView,
 }
 
 #[derive(Serialize)]
@@ -75,6 +100,22 @@ impl MaterialView {
             .into_iter()
             .map(|f| FileView {
                 download_url: file_url(m.id, f.id),
+                preview: match &f.preview {
+                    Some(p) => FilePreviewView {
+                        status: p.status.as_str(),
+                        kind: p.kind,
+                        reason: p.reason.clone(),
+                        url: preview_url(m.id, f.id),
+                        thumbnail_url: p.thumbnail.as_ref().map(|t| preview_image_url(m.id, &format!("{}/{t}", f.id))),
+                    },
+                    None => FilePreviewView {
+                        status: "pending",
+                        kind: hoclieu_domain::PreviewKind::of(&f.media_type, &f.name),
+                        reason: None,
+                        url: preview_url(m.id, f.id),
+                        thumbnail_url: None,
+                    },
+                },
                 id: f.id,
                 name: f.name,
                 size: f.size,
@@ -127,6 +168,8 @@ pub struct HitView {
     pub lesson: Option<String>,
     pub downloads: u64,
     pub url: String,
+    /// A small image of the material's first page, poster frame or picture, when it has one.
+    pub thumbnail_url: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -161,6 +204,7 @@ pub struct SearchView {
 fn hit(h: Hit, v: &Vocabularies) -> HitView {
     HitView {
         url: format!("/api/v1/materials/{}", h.id),
+        thumbnail_url: h.thumbnail.as_deref().map(|t| preview_image_url(h.id, t)),
         id: h.id,
         external_id: h.external_id,
         title: h.title,

@@ -169,3 +169,50 @@ pub mod upload {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod job {
+    use sea_orm::entity::prelude::*;
+
+    /// A job waiting or running. `lease` names the worker run that holds it until
+    /// `leased_until`; after that another worker may take it (at-least-once).
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "jobs")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub kind: String,
+        pub key: String,
+        pub attempts: i32,
+        pub run_after: DateTimeUtc,
+        pub lease: Option<Uuid>,
+        pub leased_until: Option<DateTimeUtc>,
+        pub last_error: Option<String>,
+        pub created_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod derivation {
+    use sea_orm::entity::prelude::*;
+
+    /// What was derived from one blob.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "derivations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub sha256: String,
+        pub status: String,
+        pub kind: String,
+        pub reason: Option<String>,
+        /// Extracted text (NFC), capped.
+        pub text: Option<String>,
+        /// JSON of `hoclieu_domain::Derived`.
+        pub derived: String,
+        pub updated_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

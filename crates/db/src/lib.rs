@@ -10,7 +10,9 @@
 //! structs defined here.
 
 mod api_keys;
+mod derivations;
 mod entity;
+mod jobs;
 mod materials;
 mod migration;
 mod search_log;
@@ -22,6 +24,8 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use sea_orm_migration::MigratorTrait;
 
 pub use api_keys::ApiKey;
+pub use derivations::{DERIVE_JOB, Derivation, DerivationResult};
+pub use jobs::{Job, JobCounts};
 pub use materials::{BlobInfo, Change, MaterialWrite, NewFile, OnExisting, Outcome, Written};
 pub use search_log::{QueryCount, SearchLogEntry};
 pub use uploads::{NewUpload, Upload, UploadPart};
@@ -43,6 +47,9 @@ pub enum Error {
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
 }
+
+/// Rows per multi-row INSERT or IN (…) list: well under SQLite's and PostgreSQL's bind limits.
+const CHUNK: usize = 400;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
-use hoclieu_domain::{Material, MaterialMeta, Status, StoredFile};
+use hoclieu_domain::{Material, MaterialMeta, PreviewKind, Status, StoredFile};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -11,11 +11,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::derivations::{Derivation, derivations_of, queue_derivations};
 use crate::entity::{blob, change, material, material_file};
-use crate::{Db, Error, Result, lock_change_sequence};
-
-/// Rows per multi-row INSERT or IN (…) list: well under SQLite's and PostgreSQL's bind limits.
-const CHUNK: usize = 400;
+use crate::{CHUNK, Db, Error, Result, lock_change_sequence};
 
 /// A file to attach to a material: its bytes are already durable in object storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,6 +231,9 @@ impl Db {
                 written.redundant_objects.push(f.object_key.clone());
             }
         }
+        let to_derive: Vec<(String, PreviewKind)> =
+            blobs.values().map(|f| (f.sha256.clone(), PreviewKind::of(&f.media_type, &f.name))).collect();
+        queue_derivations(&txn, &to_derive, now).await?;
 
         // Existing materials named by external id, with their files.
         let external_ids: Vec<&str> = items.iter().filter_map(|i| i.meta.external_id.as_deref()).collect();
@@ -329,7 +330,7 @@ impl Db {
         while files.peek().is_some() {
             material_file::Entity::insert_many(files.by_ref().take(CHUNK)).exec_without_returning(&txn).await?;
         }
-        append_changes(&txn, &changed, now).await?;
+        append_changes_for(&txn, &changed, now).await?;
         txn.commit().await?;
         Ok(written)
     }
@@ -365,9 +366,11 @@ impl Db {
             let found: Vec<Uuid> = models.iter().map(|m| m.id).collect();
             let mut files = files_of(&self.conn, &found).await?;
             let blobs = blobs_of(&self.conn, files.values().flatten()).await?;
+            let hashes: Vec<String> = blobs.keys().cloned().collect();
+            let derived = derivations_of(&self.conn, &hashes).await?;
             for m in models {
                 let f = files.remove(&m.id).unwrap_or_default();
-                out.push(to_material(m, f, &blobs)?);
+                out.push(to_material(m, f, &blobs, &derived)?);
             }
         }
         Ok(out)
@@ -393,7 +396,8 @@ impl Db {
             return Ok(None);
         };
         let blobs = blobs_of(&self.conn, [&f]).await?;
-        stored_file(f, &blobs).map(Some)
+        let derived = derivations_of(&self.conn, std::slice::from_ref(&f.sha256)).await?;
+        stored_file(f, &blobs, &derived).map(Some)
     }
 
     /// Adds download counts. When a material's count crosses a power of two its search
@@ -429,7 +433,7 @@ impl Db {
             }
             *old = new;
         }
-        append_changes(&txn, &refresh, Utc::now()).await?;
+        append_changes_for(&txn, &refresh, Utc::now()).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -442,7 +446,7 @@ impl Db {
         material_file::Entity::delete_many().filter(material_file::Column::MaterialId.eq(id)).exec(&txn).await?;
         let deleted = material::Entity::delete_by_id(id).exec(&txn).await?.rows_affected > 0;
         if deleted {
-            append_changes(&txn, &[id], Utc::now()).await?;
+            append_changes_for(&txn, &[id], Utc::now()).await?;
         }
         txn.commit().await?;
         Ok(deleted)
@@ -477,7 +481,11 @@ impl Db {
     }
 }
 
-async fn append_changes(txn: &impl ConnectionTrait, ids: &[Uuid], now: chrono::DateTime<Utc>) -> Result<()> {
+pub(crate) async fn append_changes_for(
+    txn: &impl ConnectionTrait,
+    ids: &[Uuid],
+    now: chrono::DateTime<Utc>,
+) -> Result<()> {
     for chunk in ids.chunks(CHUNK) {
         let rows = chunk.iter().map(|&id| change::ActiveModel {
             seq: sea_orm::ActiveValue::NotSet,
@@ -520,15 +528,20 @@ async fn blobs_of<'a>(
     Ok(out)
 }
 
-fn stored_file(f: material_file::Model, blobs: &HashMap<String, blob::Model>) -> Result<StoredFile> {
+fn stored_file(
+    f: material_file::Model,
+    blobs: &HashMap<String, blob::Model>,
+    derived: &HashMap<String, Derivation>,
+) -> Result<StoredFile> {
     let b = blobs.get(&f.sha256).ok_or_else(|| Error::Corrupt(format!("file {} has no blob {}", f.id, f.sha256)))?;
     Ok(StoredFile {
         id: f.id,
         name: f.name,
         size: b.size as u64,
         media_type: f.media_type,
-        sha256: f.sha256,
         object_key: b.object_key.clone(),
+        preview: derived.get(&f.sha256).map(Derivation::state),
+        sha256: f.sha256,
     })
 }
 
@@ -536,6 +549,7 @@ fn to_material(
     m: material::Model,
     files: Vec<material_file::Model>,
     blobs: &HashMap<String, blob::Model>,
+    derived: &HashMap<String, Derivation>,
 ) -> Result<Material> {
     let meta = meta_of(&m)?;
     let status = Status::parse(&m.status)
@@ -547,7 +561,7 @@ fn to_material(
         downloads: u64::try_from(m.downloads).unwrap_or(0),
         created_at: m.created_at,
         updated_at: m.updated_at,
-        files: files.into_iter().map(|f| stored_file(f, blobs)).collect::<Result<_>>()?,
+        files: files.into_iter().map(|f| stored_file(f, blobs, derived)).collect::<Result<_>>()?,
     })
 }
 
@@ -607,6 +621,7 @@ impl Db {
             return Ok(false);
         }
         let deleted = blob::Entity::delete_by_id(sha256.to_owned()).exec(&txn).await?.rows_affected > 0;
+        crate::derivations::forget(&txn, sha256).await?;
         txn.commit().await?;
         Ok(deleted)
     }

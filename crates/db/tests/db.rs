@@ -285,3 +285,134 @@ async fn the_search_log_reports_frequent_and_fruitless_queries() {
         assert_eq!(b.db.prune_search_log(now - Duration::days(365)).await.unwrap(), 1);
     });
 }
+
+fn pdf_result(text: &str) -> hoclieu_db::DerivationResult {
+    use hoclieu_domain::preview::PreviewImage;
+    hoclieu_db::DerivationResult {
+        status: hoclieu_domain::DerivedStatus::Ready,
+        kind: hoclieu_domain::PreviewKind::Pdf,
+        reason: None,
+        text: Some(text.into()),
+        derived: hoclieu_domain::Derived {
+            pages: Some(2),
+            images: vec![PreviewImage { page: 1, width: 320, height: 452, name: "p1-w320.jpg".into() }],
+            ..Default::default()
+        },
+    }
+}
+
+#[tokio::test]
+async fn new_blobs_queue_one_derive_job_each() {
+    on_every_backend!(|b| {
+        let db = &b.db;
+        let w = db
+            .write_materials(
+                vec![
+                    write(A, vec![file("Bài 1.pdf", 'a', "k1")]),
+                    write(B, vec![file("Bài 1 bản sao.pdf", 'a', "k2")]),
+                ],
+                OnExisting::Update,
+            )
+            .await
+            .unwrap();
+        // Identical bytes: one blob, one derivation, one job.
+        assert_eq!(db.job_counts().await.unwrap().waiting, 1, "{}", b.name);
+        let m = db.material(w.outcomes[0].id()).await.unwrap().unwrap();
+        let state = m.files[0].preview.clone().unwrap();
+        assert_eq!(state.status, hoclieu_domain::DerivedStatus::Pending);
+        assert_eq!(state.kind, hoclieu_domain::PreviewKind::Pdf);
+
+        let job = db.claim_job(std::time::Duration::from_secs(60)).await.unwrap().unwrap();
+        assert_eq!((job.kind.as_str(), job.key.as_str(), job.attempts), (hoclieu_db::DERIVE_JOB, &*"a".repeat(64), 1));
+        assert!(db.claim_job(std::time::Duration::from_secs(60)).await.unwrap().is_none(), "leased: not claimable");
+        let seq = db.last_seq().await.unwrap();
+        assert!(db.finish_derivation(&job, pdf_result("Mệnh đề và tập hợp")).await.unwrap());
+        assert_eq!(db.job_counts().await.unwrap(), hoclieu_db::JobCounts::default());
+
+        // Both materials using the blob are reindexed, with the text and the thumbnail.
+        let changes = db.changes_after(seq, 10).await.unwrap();
+        assert_eq!(changes.len(), 2, "{}", b.name);
+        let ids: Vec<_> = w.outcomes.iter().map(|o| o.id()).collect();
+        let texts = db.material_texts(&ids).await.unwrap();
+        assert_eq!(texts.get(&ids[1]).map(String::as_str), Some("Mệnh đề và tập hợp"));
+        let m = db.material(ids[1]).await.unwrap().unwrap();
+        let state = m.files[0].preview.clone().unwrap();
+        assert_eq!(state.status, hoclieu_domain::DerivedStatus::Ready);
+        assert_eq!(state.thumbnail.as_deref(), Some("p1-w320.jpg"));
+        let d = db.derivation(&"a".repeat(64)).await.unwrap().unwrap();
+        assert_eq!(d.derived.pages, Some(2));
+
+        // A later material with the same bytes reuses the derivation: no new job.
+        db.write_materials(
+            vec![write(
+                r#"{"title":"Bài 3","subject":"toan","resource_type":"bai-giang"}"#,
+                vec![file("x.pdf", 'a', "k3")],
+            )],
+            OnExisting::Update,
+        )
+        .await
+        .unwrap();
+        assert_eq!(db.job_counts().await.unwrap().waiting, 0, "{}", b.name);
+        // Requeueing (after installing a converter) runs it again.
+        assert!(db.requeue_derivation(&"a".repeat(64)).await.unwrap());
+        assert_eq!(db.job_counts().await.unwrap().waiting, 1);
+    });
+}
+
+#[tokio::test]
+async fn jobs_run_again_after_a_lost_lease_and_back_off_on_retry() {
+    on_every_backend!(|b| {
+        let db = &b.db;
+        db.write_materials(vec![write(A, vec![file("Bài 1.pdf", 'c', "k1")])], OnExisting::Update).await.unwrap();
+        // A worker takes the job and "crashes": its short lease expires.
+        let first = db.claim_job(std::time::Duration::from_millis(200)).await.unwrap().unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let second = db.claim_job(std::time::Duration::from_secs(60)).await.unwrap().unwrap();
+        assert_eq!((second.id, second.attempts), (first.id, 2), "{}", b.name);
+        assert_ne!(second.lease, first.lease);
+        // The first worker comes back: its lease is gone, it writes nothing.
+        assert!(!db.finish_derivation(&first, pdf_result("stale")).await.unwrap());
+        assert!(!db.retry_job(&first, "stale", std::time::Duration::ZERO).await.unwrap());
+        // The second fails transiently and backs off: not due before its time.
+        assert!(db.retry_job(&second, "converter crashed", std::time::Duration::from_secs(3600)).await.unwrap());
+        assert!(db.claim_job(std::time::Duration::from_secs(60)).await.unwrap().is_none());
+        assert_eq!(db.job_counts().await.unwrap().waiting, 1);
+        let d = db.derivation(&"c".repeat(64)).await.unwrap().unwrap();
+        assert_eq!(d.status, hoclieu_domain::DerivedStatus::Pending);
+    });
+}
+
+#[tokio::test]
+async fn concurrent_workers_never_share_a_job() {
+    on_every_backend!(|b| {
+        let db = &b.db;
+        let items: Vec<_> = (0..12)
+            .map(|i| {
+                let sha = std::char::from_digit(i, 16).unwrap();
+                write(
+                    &format!(r#"{{"title":"Bài {i}","subject":"toan","resource_type":"bai-giang"}}"#),
+                    vec![file("a.pdf", sha, &format!("k{i}"))],
+                )
+            })
+            .collect();
+        db.write_materials(items, OnExisting::Update).await.unwrap();
+        let claims = (0..4).map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while let Some(job) = db.claim_job(std::time::Duration::from_secs(60)).await.unwrap() {
+                    mine.push(job.id);
+                }
+                mine
+            })
+        });
+        let mut all: Vec<i64> = Vec::new();
+        for c in claims {
+            all.extend(c.await.unwrap());
+        }
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!((n, all.len()), (12, 12), "{}: every job claimed exactly once", b.name);
+    });
+}

@@ -326,6 +326,9 @@ pub struct StoredFile {
     /// Key of the bytes in object storage.
     #[serde(skip)]
     pub object_key: String,
+    /// Where its preview and text extraction stand (`None` before the worker knows the file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<crate::preview::PreviewState>,
 }
 
 /// A material as stored: metadata, state and files.

@@ -86,6 +86,19 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
             }
         })
     };
+    let job_wake = Arc::new(Notify::new());
+    let worker = (config.preview.workers > 0).then(|| {
+        let mut worker_config = config.worker();
+        worker_config.concurrency = config.preview.workers;
+        log_converters(&worker_config);
+        tokio::spawn(hoclieu_ingest::run_worker(
+            db.clone(),
+            storage.clone(),
+            worker_config,
+            job_wake.clone(),
+            wake.clone(),
+        ))
+    });
     let listener = std::net::TcpListener::bind(&config.server.bind)
         .map_err(|e| Error::Message(format!("cannot listen on {}: {e}", config.server.bind)))?;
     let addr = listener.local_addr()?;
@@ -96,6 +109,7 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
         ingest,
         vocab,
         index_wake: wake,
+        job_wake,
         downloads: downloads.clone(),
         search_log: search_log.clone(),
         settings: Settings {
@@ -115,6 +129,9 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
     println!("hoclieu đang chạy tại http://{addr}/ (listening on http://{addr}/)");
     std::io::stdout().flush()?;
     server.await?;
+    if let Some(w) = worker {
+        w.abort();
+    }
     follower.abort();
     flusher.abort();
     log_writer.abort();
@@ -234,6 +251,37 @@ pub async fn migrate(g: &Global, config: Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn log_converters(worker: &hoclieu_ingest::WorkerConfig) {
+    for (name, path) in worker.options.converters.describe() {
+        match path {
+            Some(p) => tracing::info!(converter = name, path = %p.display(), "preview converter available"),
+            None => {
+                tracing::warn!(converter = name, "preview converter not installed: previews that need it will say so")
+            }
+        }
+    }
+}
+
+/// Runs derive jobs (text extraction and previews) without serving HTTP.
+pub async fn worker(g: &Global, config: Config, until_idle: bool) -> Result<ExitCode> {
+    let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
+    let storage = context::storage(&config, &g.data_dir)?;
+    let worker_config = config.worker();
+    log_converters(&worker_config);
+    if until_idle {
+        let ran = hoclieu_ingest::run_until_idle(&db, &storage, &worker_config).await?;
+        println!("{ran} jobs run; the queue is empty");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("hoclieu worker: running jobs ({} at a time); Ctrl-C to stop", worker_config.concurrency);
+    let never = Arc::new(Notify::new());
+    tokio::select! {
+        _ = hoclieu_ingest::run_worker(db, storage, worker_config, never.clone(), never) => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn check_config(g: &Global, config: Config) -> Result<ExitCode> {
     let vocab = context::vocabularies(&config)?;
     println!("# Effective configuration (secrets masked)\n{}", config.to_masked_toml());
@@ -250,6 +298,9 @@ pub fn check_config(g: &Global, config: Config) -> Result<ExitCode> {
         vocab.licenses.terms().len(),
         vocab.provinces.terms().len()
     );
+    for (name, path) in config.worker().options.converters.describe() {
+        println!("# {name}: {}", path.map_or("not installed (or disabled)".into(), |p| p.display().to_string()));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

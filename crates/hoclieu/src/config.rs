@@ -18,6 +18,7 @@ pub struct Config {
     pub uploads: Uploads,
     pub search: Search,
     pub downloads: Downloads,
+    pub preview: Preview,
     pub vocabularies: Vocabularies,
     pub log: Log,
 }
@@ -109,6 +110,22 @@ pub struct Downloads {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct Preview {
+    pub workers: usize,
+    pub job_timeout_secs: u64,
+    pub max_attempts: u32,
+    pub converter_timeout_secs: u64,
+    pub converter_memory_mb: u64,
+    pub disabled_converters: Vec<String>,
+    pub pages: u32,
+    pub widths: Vec<u32>,
+    pub max_unzipped_mb: u64,
+    pub max_zip_entries: usize,
+    pub max_text_chars: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Vocabularies {
     pub dir: String,
 }
@@ -176,6 +193,22 @@ impl Config {
         if self.storage.download == DownloadMode::Redirect && self.storage.backend != Backend::S3 {
             return Err("configuration: storage.download = \"redirect\" needs storage.backend = \"s3\"".into());
         }
+        let p = &self.preview;
+        if let Some(bad) =
+            p.disabled_converters.iter().find(|c| !["soffice", "pdftoppm", "ffmpeg", "ffprobe"].contains(&c.as_str()))
+        {
+            return Err(format!(
+                "configuration: preview.disabled_converters: unknown converter {bad:?} (soffice, pdftoppm, ffmpeg, ffprobe)"
+            ));
+        }
+        if p.widths.is_empty() || p.widths.iter().any(|&w| !(16..=4096).contains(&w)) {
+            return Err("configuration: preview.widths must list widths between 16 and 4096 pixels".into());
+        }
+        if p.job_timeout_secs == 0 || p.converter_timeout_secs == 0 || p.max_attempts == 0 {
+            return Err(
+                "configuration: preview.job_timeout_secs, converter_timeout_secs and max_attempts must be ≥ 1".into()
+            );
+        }
         if self.server.max_upload_bytes == 0 {
             return Err("configuration: server.max_upload_bytes must be positive".into());
         }
@@ -197,6 +230,40 @@ impl Config {
 
     pub fn index_dir(&self, data_dir: &Path) -> PathBuf {
         or_default(&self.index.dir, data_dir, "index")
+    }
+
+    /// How derive jobs run, from the `[preview]` section.
+    pub fn worker(&self) -> hoclieu_ingest::WorkerConfig {
+        let p = &self.preview;
+        let mut converters = hoclieu_preview::Converters::detect();
+        for name in &p.disabled_converters {
+            match name.as_str() {
+                "soffice" => converters.soffice = None,
+                "pdftoppm" => converters.pdftoppm = None,
+                "ffmpeg" => converters.ffmpeg = None,
+                _ => converters.ffprobe = None,
+            }
+        }
+        let mut widths = p.widths.clone();
+        widths.sort_unstable();
+        hoclieu_ingest::WorkerConfig {
+            concurrency: p.workers.max(1),
+            job_timeout: std::time::Duration::from_secs(p.job_timeout_secs),
+            max_attempts: p.max_attempts,
+            options: hoclieu_preview::Options {
+                limits: hoclieu_domain::preview::Limits {
+                    max_unzipped_bytes: p.max_unzipped_mb << 20,
+                    max_zip_entries: p.max_zip_entries,
+                    max_text_chars: p.max_text_chars,
+                    pages: p.pages,
+                    widths,
+                },
+                converters,
+                converter_timeout: std::time::Duration::from_secs(p.converter_timeout_secs),
+                converter_memory_mb: p.converter_memory_mb,
+            },
+            ..Default::default()
+        }
     }
 
     /// The configuration as TOML with secrets masked.

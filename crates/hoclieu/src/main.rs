@@ -56,6 +56,12 @@ enum Command {
     },
     /// Rebuild the search index from the database.
     Reindex,
+    /// Run background jobs (text extraction, previews) without serving HTTP.
+    Worker {
+        /// Run every job that is due, then exit.
+        #[arg(long)]
+        until_idle: bool,
+    },
     /// Check that every file's bytes are in object storage with the right size and SHA-256, and
     /// find objects nothing refers to.
     Verify {
@@ -156,6 +162,7 @@ fn main() -> ExitCode {
             Command::Serve { bind, demo } => commands::serve(g, config, bind, demo).await,
             Command::Import { file, no_index } => commands::import(g, config, &file, !no_index).await,
             Command::Reindex => commands::reindex(g, config).await,
+            Command::Worker { until_idle } => commands::worker(g, config, until_idle).await,
             Command::Migrate => commands::migrate(g, config).await,
             Command::Verify { repair, no_hash, grace_minutes } => {
                 commands::verify(g, config, repair, !no_hash, grace_minutes).await

@@ -80,10 +80,12 @@ impl Indexer {
             ids.dedup();
             let materials: HashMap<Uuid, hoclieu_domain::Material> =
                 db.materials(&ids).await?.into_iter().map(|m| (m.id, m)).collect();
+            let texts = db.material_texts(&ids).await?;
             for id in &ids {
                 self.writer().delete_term(Term::from_field_text(self.index.fields.id, &id.to_string()));
                 if let Some(m) = materials.get(id).filter(|m| m.status == Status::Published) {
-                    self.writer().add_document(self.index.fields.document(m, &self.index.lang.vocab))?;
+                    let text = texts.get(id).map(String::as_str);
+                    self.writer().add_document(self.index.fields.document(m, &self.index.lang.vocab, text))?;
                     buffered += 1;
                 }
             }
@@ -113,9 +115,11 @@ impl Indexer {
             let ids = db.material_ids_page(after, MATERIALS_PER_READ).await?;
             let Some(&last) = ids.last() else { break };
             after = Some(last);
+            let texts = db.material_texts(&ids).await?;
             for m in db.materials(&ids).await? {
                 if m.status == Status::Published {
-                    self.writer().add_document(self.index.fields.document(&m, &self.index.lang.vocab))?;
+                    let text = texts.get(&m.id).map(String::as_str);
+                    self.writer().add_document(self.index.fields.document(&m, &self.index.lang.vocab, text))?;
                 }
             }
             done += ids.len() as u64;
@@ -133,7 +137,7 @@ impl Indexer {
     pub async fn load<'a>(&mut self, materials: impl IntoIterator<Item = &'a hoclieu_domain::Material>) -> Result<u64> {
         let mut n = 0;
         for m in materials {
-            self.writer().add_document(self.index.fields.document(m, &self.index.lang.vocab))?;
+            self.writer().add_document(self.index.fields.document(m, &self.index.lang.vocab, None))?;
             n += 1;
         }
         self.commit().await?;

@@ -207,7 +207,7 @@ pub struct Built {
 }
 
 /// Weighted text fields searched for every word.
-fn text_fields(f: &Fields) -> [(Field, Field, f32); 6] {
+fn text_fields(f: &Fields) -> [(Field, Field, f32); 7] {
     [
         (f.title.fold, f.title.exact, 4.0),
         (f.lesson.fold, f.lesson.exact, 2.5),
@@ -216,6 +216,8 @@ fn text_fields(f: &Fields) -> [(Field, Field, f32); 6] {
         (f.description.fold, f.description.exact, 1.0),
         // Metadata words have no exact twin: the vocabulary already matched the spelling.
         (f.meta, f.meta, 1.5),
+        // Text inside the files: long, so its words say less about what the material is.
+        (f.content, f.content, 0.5),
     ]
 }
 

@@ -12,7 +12,11 @@ use crate::analyzer;
 
 /// Bumped whenever the schema or the analyzers change: an index built with another version is
 /// rebuilt from the database on open (it lives in its own directory, `v<N>`).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// Characters of a material's extracted text kept in the document store for snippets (all of it
+/// is indexed).
+const STORED_CONTENT_CHARS: usize = 4_000;
 
 /// A text field indexed twice: folded (no diacritics) and exact (diacritics, canonical tones).
 #[derive(Clone, Copy, Debug)]
@@ -39,6 +43,12 @@ pub struct Fields {
     /// The material's vocabulary values as words (labels, aliases, "lớp 10"), so a query word
     /// such as "toán", "10" or "kntt" can be satisfied by metadata as well as by text.
     pub meta: Field,
+    /// Text extracted from the material's files (folded only; a lower weight than metadata).
+    pub content: Field,
+    /// The beginning of that text, stored for snippets.
+    pub content_stored: Field,
+    /// `{file_id}/{image name}` of the material's thumbnail, when a file has one.
+    pub thumbnail: Field,
     pub subject: Field,
     pub grade: Field,
     pub series: Field,
@@ -83,6 +93,9 @@ impl Fields {
         let title_prefix = b.add_text_field("title_prefix", text(analyzer::PREFIX, false, false));
         let lesson_prefix = b.add_text_field("lesson_prefix", text(analyzer::PREFIX, false, false));
         let meta = b.add_text_field("meta", text(analyzer::FOLD, false, true));
+        let content = b.add_text_field("content", text(analyzer::FOLD, false, false));
+        let content_stored = b.add_text_field("content_stored", STORED);
+        let thumbnail = b.add_text_field("thumbnail", STORED);
         let id = b.add_text_field("id", STRING | STORED);
         let external_id = b.add_text_field("external_id", STORED);
         let subject = b.add_text_field("subject", STRING | FAST | STORED);
@@ -105,6 +118,9 @@ impl Fields {
             keywords,
             description,
             meta,
+            content,
+            content_stored,
+            thumbnail,
             subject,
             grade,
             series,
@@ -116,8 +132,8 @@ impl Fields {
         }
     }
 
-    /// The document of a material.
-    pub fn document(&self, m: &Material, vocab: &Vocabularies) -> TantivyDocument {
+    /// The document of a material, with the text extracted from its files, if any.
+    pub fn document(&self, m: &Material, vocab: &Vocabularies, content: Option<&str>) -> TantivyDocument {
         let meta = &m.meta;
         let mut d = doc!(
             self.id => m.id.to_string(),
@@ -161,6 +177,16 @@ impl Fields {
             d.add_u64(self.grade, u64::from(g));
         }
         d.add_text(self.meta, metadata_words(m, vocab));
+        if let Some(text) = content.filter(|t| !t.is_empty()) {
+            d.add_text(self.content, text);
+            let cut = text.char_indices().nth(STORED_CONTENT_CHARS).map_or(text.len(), |(i, _)| i);
+            d.add_text(self.content_stored, &text[..cut]);
+        }
+        let thumbnail =
+            m.files.iter().find_map(|f| Some(format!("{}/{}", f.id, f.preview.as_ref()?.thumbnail.as_ref()?)));
+        if let Some(t) = thumbnail {
+            d.add_text(self.thumbnail, t);
+        }
         d
     }
 }

@@ -69,6 +69,8 @@ pub struct Hit {
     pub chapter: Option<String>,
     pub lesson: Option<String>,
     pub downloads: u64,
+    /// `{file_id}/{image name}` of the material's thumbnail.
+    pub thumbnail: Option<String>,
     pub score: f32,
 }
 
@@ -318,7 +320,16 @@ fn hit(fields: &Fields, doc: &TantivyDocument, score: f32, h: &Highlighter) -> H
     let title = text_of(doc, fields.title.fold).unwrap_or_default();
     let description = text_of(doc, fields.description.fold).unwrap_or_default();
     let title_html = h.title(&title);
-    let snippet_html = h.passage(&description);
+    let mut snippet_html = h.passage(&description);
+    // Nothing matched in the description: a passage of the files' text that matches, if any.
+    if !snippet_html.contains("<mark>")
+        && let Some(content) = text_of(doc, fields.content_stored)
+    {
+        let passage = h.passage(&content);
+        if passage.contains("<mark>") {
+            snippet_html = passage;
+        }
+    }
     let u64_of = |f: Field| doc.get_first(f).and_then(|v| v.as_u64());
     Hit {
         id: text_of(doc, fields.id).and_then(|s| Uuid::parse_str(&s).ok()).unwrap_or_default(),
@@ -333,6 +344,7 @@ fn hit(fields: &Fields, doc: &TantivyDocument, score: f32, h: &Highlighter) -> H
         chapter: text_of(doc, fields.chapter.fold),
         lesson: text_of(doc, fields.lesson.fold),
         downloads: u64_of(fields.downloads).unwrap_or(0),
+        thumbnail: text_of(doc, fields.thumbnail),
         score,
     }
 }

@@ -7,6 +7,7 @@
 //! visible trace; objects written for a failed upload are deleted, and any left by a crash are
 //! unreferenced and found by `hoclieu verify`.
 
+mod derive;
 mod import;
 mod resumable;
 mod verify;
@@ -22,6 +23,7 @@ use hoclieu_domain::{ImportRecord, Material, Vocabularies};
 use hoclieu_storage::Storage;
 use sha2::{Digest, Sha256};
 
+pub use derive::{WorkerConfig, run_one, run_until_idle, run_worker};
 pub use import::{ImportProgress, ImportReport, LineError};
 pub use resumable::{Appended, Checksum, NewResumable};
 pub use verify::VerifyReport;

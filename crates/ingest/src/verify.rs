@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use chrono::Utc;
 use futures_util::TryStreamExt;
+use hoclieu_storage::Storage;
 use sha2::{Digest, Sha256};
 
 use crate::{Ingest, Result};
@@ -82,12 +83,16 @@ impl Ingest {
                 }
                 if !blob.used {
                     report.unused.push(format!("{} ({})", blob.sha256, blob.object_key));
-                    if repair
-                        && Utc::now() - blob.created_at >= grace
-                        && self.db.delete_unused_blob(&blob.sha256).await?
-                    {
-                        self.storage.delete(&blob.object_key).await?;
-                        report.removed += 1;
+                    if repair && Utc::now() - blob.created_at >= grace {
+                        // Its preview images go with it (their names are in the derivation).
+                        let derived = self.db.derivation(&blob.sha256).await?;
+                        if self.db.delete_unused_blob(&blob.sha256).await? {
+                            self.storage.delete(&blob.object_key).await?;
+                            for image in derived.iter().flat_map(|d| &d.derived.images) {
+                                self.storage.delete(&Storage::derived_key(&blob.sha256, &image.name)).await?;
+                            }
+                            report.removed += 1;
+                        }
                     }
                 }
                 progress(report.blobs_checked, total.max(report.blobs_checked));

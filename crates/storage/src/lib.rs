@@ -183,6 +183,17 @@ impl Storage {
         ObjectWriter { storage: self.clone(), key, state: WriterState::Buffering(Vec::new(), 0), size: 0 }
     }
 
+    /// The key of an object derived from a blob (a preview image), by the blob's SHA-256.
+    pub fn derived_key(sha256: &str, name: &str) -> String {
+        format!("derived/{}/{sha256}/{name}", &sha256[..2.min(sha256.len())])
+    }
+
+    /// Stores a small object under `key` (replacing any), durably.
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
+        self.store.put(&Path::from(key), bytes.into()).await?;
+        self.make_durable(key).await
+    }
+
     /// Size of an object.
     pub async fn size(&self, key: &str) -> Result<u64> {
         let meta = self.store.head(&Path::from(key)).await.map_err(map_not_found(key))?;

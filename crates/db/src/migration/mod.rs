@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261125_000001_initial;
 mod m20261126_000002_search_log;
 mod m20261126_000003_uploads;
+mod m20261202_000004_derivations;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261126_000002_search_log::Migration),
             Box::new(m20261126_000003_uploads::Migration),
+            Box::new(m20261202_000004_derivations::Migration),
         ]
     }
 }

@@ -106,7 +106,7 @@ impl Drop for Server {
 pub type Response = ureq::http::Response<ureq::Body>;
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+    ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into()
 }
 
 impl Server {

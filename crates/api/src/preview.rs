@@ -1,0 +1,238 @@
+//! Previews over HTTP: the manifest of a file's preview, its images (immutable, cached for a
+//! year), and HTML5/SCORM packages served from inside their zip under `/goi/…`, sandboxed.
+
+use actix_web::body::SizedStream;
+use actix_web::http::header::{self, ContentEncoding};
+use actix_web::{HttpRequest, HttpResponse};
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use hoclieu_db::Derivation;
+use hoclieu_domain::preview::PackageEntry;
+use hoclieu_domain::{DerivedStatus, PreviewKind, StoredFile};
+use hoclieu_storage::Storage;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::App;
+use crate::download::none_match;
+use crate::error::ApiError;
+use crate::views::file_url;
+
+/// Previews never change for given bytes: their URLs name the file, and files are immutable.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Packages run scripts, but in an opaque origin: no access to this site's cookies or storage.
+const PACKAGE_CSP: &str = "sandbox allow-scripts";
+
+async fn file_and_derivation(
+    app: &App,
+    material: Uuid,
+    file: Uuid,
+) -> Result<(StoredFile, Option<Derivation>), ApiError> {
+    let file = app.db.file(material, file).await?.ok_or_else(|| ApiError::not_found("file"))?;
+    let derivation = app.db.derivation(&file.sha256).await?;
+    Ok((file, derivation))
+}
+
+fn image_url(material: Uuid, file: Uuid, name: &str) -> String {
+    format!("/api/v1/materials/{material}/files/{file}/preview/{name}")
+}
+
+pub fn package_url(material: Uuid, file: Uuid) -> String {
+    format!("/goi/{material}/{file}/")
+}
+
+/// `GET …/files/{file}/preview`: what can be shown of the file, and where.
+pub async fn manifest(app: &App, material: Uuid, file_id: Uuid) -> Result<HttpResponse, ApiError> {
+    let (file, derivation) = file_and_derivation(app, material, file_id).await?;
+    let kind = derivation.as_ref().map_or_else(|| PreviewKind::of(&file.media_type, &file.name), |d| d.kind);
+    let status = derivation.as_ref().map_or(DerivedStatus::Pending, |d| d.status);
+    let derived = derivation.as_ref().map(|d| d.derived.clone()).unwrap_or_default();
+    let images: Vec<_> = derived
+        .images
+        .iter()
+        .map(|i| json!({"page": i.page, "width": i.width, "height": i.height, "url": image_url(material, file_id, &i.name)}))
+        .collect();
+    let mut body = json!({
+        "file_id": file.id,
+        "name": file.name,
+        "media_type": file.media_type,
+        "size": file.size,
+        "status": status.as_str(),
+        "kind": kind,
+        "reason": derivation.as_ref().and_then(|d| d.reason.clone()),
+        "pages": derived.pages,
+        "images": images,
+        "thumbnail_url": derived.thumbnail().map(|i| image_url(material, file_id, &i.name)),
+        "download_url": file_url(material, file_id),
+        "notes": derived.notes,
+    });
+    let extra = body.as_object_mut().expect("an object");
+    if matches!(kind, PreviewKind::Video | PreviewKind::Audio) {
+        // Plays in the page with seeking: the download URL honours Range.
+        extra.insert("stream_url".into(), json!(format!("{}?inline=1", file_url(material, file_id))));
+        extra.insert("duration_ms".into(), json!(derived.duration_ms));
+    }
+    if derived.width.is_some() {
+        extra.insert("width".into(), json!(derived.width));
+        extra.insert("height".into(), json!(derived.height));
+    }
+    if let Some(p) = &derived.package {
+        extra.insert(
+            "package".into(),
+            json!({
+                "scorm": p.scorm,
+                "title": p.title,
+                "description": p.description,
+                "launch": p.launch,
+                "launch_url": p.launch.as_ref().map(|l| format!("{}{}", package_url(material, file_id), encode_path(l))),
+                "files": p.entries.len(),
+            }),
+        );
+    }
+    // Pending manifests change soon; ready ones only when the file is derived again.
+    let cache = if status == DerivedStatus::Pending { "no-cache" } else { "public, max-age=300" };
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, cache)).json(body))
+}
+
+/// `GET …/files/{file}/preview/{name}`: one preview image.
+pub async fn image(
+    req: &HttpRequest,
+    app: &App,
+    material: Uuid,
+    file_id: Uuid,
+    name: &str,
+) -> Result<HttpResponse, ApiError> {
+    let (file, derivation) = file_and_derivation(app, material, file_id).await?;
+    // Only names the manifest lists: never an arbitrary object key.
+    let known = derivation.as_ref().is_some_and(|d| d.derived.images.iter().any(|i| i.name == name));
+    if !known {
+        return Err(ApiError::not_found("preview image"));
+    }
+    let etag = format!("\"{}-{name}\"", &file.sha256[..16]);
+    if none_match(req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()), &etag) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+            .finish());
+    }
+    let read = app.storage.read(&Storage::derived_key(&file.sha256, name), None).await?;
+    let stream = read.body.map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()));
+    Ok(HttpResponse::Ok()
+        .content_type("image/jpeg")
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .insert_header(ContentEncoding::Identity)
+        .body(SizedStream::new(read.size, stream)))
+}
+
+fn encode_path(path: &str) -> String {
+    path.split('/')
+        .map(|p| percent_encoding::utf8_percent_encode(p, percent_encoding::NON_ALPHANUMERIC).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+        .replace("%2E", ".")
+        .replace("%2D", "-")
+        .replace("%5F", "_")
+}
+
+/// `GET /goi/{material}/{file}/{path}`: a file inside a package, read from the zip in object
+/// storage (its compressed bytes only) and inflated on the way out. The empty path redirects
+/// to the launch page, so the package's relative links resolve under this prefix.
+pub async fn package_entry(
+    req: &HttpRequest,
+    app: &App,
+    material: Uuid,
+    file_id: Uuid,
+    path: &str,
+) -> Result<HttpResponse, ApiError> {
+    let (file, derivation) = file_and_derivation(app, material, file_id).await?;
+    let Some(package) = derivation.as_ref().and_then(|d| d.derived.package.as_ref()) else {
+        return Err(ApiError::not_found("package"));
+    };
+    if path.is_empty() {
+        let launch = package.launch.as_deref().ok_or_else(|| ApiError::not_found("package launch page"))?;
+        return Ok(HttpResponse::Found()
+            .insert_header((header::LOCATION, format!("{}{}", package_url(material, file_id), encode_path(launch))))
+            .finish());
+    }
+    let entry = package.entries.iter().find(|e| e.path == path).ok_or_else(|| ApiError::not_found("package file"))?;
+    let etag = format!("\"{}-{}\"", &file.sha256[..16], entry.offset);
+    let sandboxed = |mut r: actix_web::HttpResponseBuilder| {
+        r.insert_header((header::CONTENT_SECURITY_POLICY, PACKAGE_CSP))
+            .insert_header((header::REFERRER_POLICY, "no-referrer"))
+            .insert_header((header::ETAG, etag.clone()))
+            .insert_header((header::CACHE_CONTROL, "public, max-age=86400"));
+        r
+    };
+    if none_match(req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()), &etag) {
+        return Ok(sandboxed(HttpResponse::NotModified()).finish());
+    }
+    let data_start = entry_data_start(&app.storage, &file.object_key, entry).await?;
+    let compressed = app.storage.read(&file.object_key, Some(data_start..data_start + entry.compressed_size)).await?;
+    let content_type = mime_guess::from_path(&entry.path).first_or_octet_stream();
+    let mut response = sandboxed(HttpResponse::Ok());
+    response.content_type(content_type.as_ref());
+    if entry.size == 0 {
+        return Ok(response.finish());
+    }
+    let body = compressed.body.map_err(|e| std::io::Error::other(e.to_string()));
+    let stream = match entry.method {
+        0 => body.boxed(),
+        _ => inflate(body).boxed(),
+    };
+    Ok(response.body(SizedStream::new(entry.size, stream.map_err(actix_web::error::ErrorInternalServerError))))
+}
+
+/// Where an entry's data begins: after its local header, whose name and extra field lengths
+/// may differ from the central directory's.
+async fn entry_data_start(storage: &Storage, key: &str, entry: &PackageEntry) -> Result<u64, ApiError> {
+    let mut header = Vec::with_capacity(30);
+    let mut body = storage.read(key, Some(entry.offset..entry.offset + 30)).await?.body;
+    while let Some(chunk) = body.next().await {
+        header.extend_from_slice(&chunk?);
+    }
+    if header.len() < 30 || header[..4] != [0x50, 0x4b, 0x03, 0x04] {
+        return Err(ApiError::not_found("package file"));
+    }
+    let name_len = u64::from(u16::from_le_bytes([header[26], header[27]]));
+    let extra_len = u64::from(u16::from_le_bytes([header[28], header[29]]));
+    Ok(entry.offset + 30 + name_len + extra_len)
+}
+
+/// Raw DEFLATE (as in zip entries), decoded chunk by chunk as the compressed bytes arrive.
+fn inflate(
+    input: impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin + 'static,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    let state = (input, Decompress::new(false), Vec::<u8>::new(), false);
+    futures_util::stream::unfold(state, |(mut input, mut z, mut pending, mut done)| async move {
+        if done {
+            return None;
+        }
+        let mut starved = false;
+        loop {
+            if pending.is_empty() || starved {
+                match input.next().await {
+                    Some(Ok(chunk)) => pending.extend_from_slice(&chunk),
+                    Some(Err(e)) => return Some((Err(e), (input, z, pending, true))),
+                    None => return None,
+                }
+            }
+            let mut out = Vec::with_capacity(256 << 10);
+            let before_in = z.total_in();
+            let status = match z.decompress_vec(&pending, &mut out, FlushDecompress::None) {
+                Ok(s) => s,
+                Err(e) => return Some((Err(std::io::Error::other(e)), (input, z, pending, true))),
+            };
+            let used = (z.total_in() - before_in) as usize;
+            pending.drain(..used);
+            if status == Status::StreamEnd {
+                done = true;
+            }
+            starved = used == 0 && out.is_empty();
+            if !out.is_empty() || done {
+                return Some((Ok(Bytes::from(out)), (input, z, pending, done)));
+            }
+        }
+    })
+}
