@@ -51,6 +51,9 @@ pub struct Settings {
     pub download: DownloadMode,
     /// How long an unfinished resumable upload is kept after its last request.
     pub upload_ttl: std::time::Duration,
+    /// Widths of preview page images, and how many pages may be rendered on request.
+    pub preview_widths: Vec<u32>,
+    pub preview_max_pages: u32,
 }
 
 /// How file downloads are served.
@@ -76,6 +79,8 @@ pub struct App {
     pub downloads: Arc<DownloadCounter>,
     pub search_log: Arc<SearchLog>,
     pub settings: Settings,
+    /// Pages rendered on request at the same time (each on a blocking thread).
+    pub renders: Arc<tokio::sync::Semaphore>,
 }
 
 /// A server on an already bound listener (so callers know the port, even port 0).

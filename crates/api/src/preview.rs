@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use hoclieu_db::Derivation;
-use hoclieu_domain::preview::PackageEntry;
+use hoclieu_domain::preview::{PackageEntry, parse_page_image_name};
 use hoclieu_domain::{DerivedStatus, PreviewKind, StoredFile};
 use hoclieu_storage::Storage;
 use serde_json::json;
@@ -22,6 +22,8 @@ use crate::views::file_url;
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Packages run scripts, but in an opaque origin: no access to this site's cookies or storage.
 const PACKAGE_CSP: &str = "sandbox allow-scripts";
+/// Documents rendered on request are read into memory: larger ones offer only their first pages.
+const MAX_RENDER_ON_REQUEST_BYTES: u64 = 128 << 20;
 
 async fn file_and_derivation(
     app: &App,
@@ -67,6 +69,12 @@ pub async fn manifest(app: &App, material: Uuid, file_id: Uuid) -> Result<HttpRe
         "notes": derived.notes,
     });
     let extra = body.as_object_mut().expect("an object");
+    if let (Some(pages), true) = (derived.pages, status == DerivedStatus::Ready) {
+        // Pages beyond those rendered are rendered on request at these URLs.
+        extra.insert("pages_available".into(), json!(pages.min(app.settings.preview_max_pages)));
+        extra.insert("widths".into(), json!(app.settings.preview_widths));
+        extra.insert("page_url_template".into(), json!(image_url(material, file_id, "p{page}-w{width}.jpg")));
+    }
     if matches!(kind, PreviewKind::Video | PreviewKind::Audio) {
         // Plays in the page with seeking: the download URL honours Range.
         extra.insert("stream_url".into(), json!(format!("{}?inline=1", file_url(material, file_id))));
@@ -103,9 +111,11 @@ pub async fn image(
     name: &str,
 ) -> Result<HttpResponse, ApiError> {
     let (file, derivation) = file_and_derivation(app, material, file_id).await?;
-    // Only names the manifest lists: never an arbitrary object key.
-    let known = derivation.as_ref().is_some_and(|d| d.derived.images.iter().any(|i| i.name == name));
-    if !known {
+    let Some(derivation) = derivation else { return Err(ApiError::not_found("preview image")) };
+    // Only names the manifest lists, or pages it says may be rendered: never an arbitrary key.
+    let listed = derivation.derived.images.iter().any(|i| i.name == name);
+    let on_request = !listed && on_request_page(app, &derivation, name).is_some();
+    if !listed && !on_request {
         return Err(ApiError::not_found("preview image"));
     }
     let etag = format!("\"{}-{name}\"", &file.sha256[..16]);
@@ -115,7 +125,11 @@ pub async fn image(
             .insert_header((header::CACHE_CONTROL, IMMUTABLE))
             .finish());
     }
-    let read = app.storage.read(&Storage::derived_key(&file.sha256, name), None).await?;
+    let key = Storage::derived_key(&file.sha256, name);
+    if on_request && !app.storage.exists(&key).await? {
+        render_on_request(app, &file, &derivation, name).await?;
+    }
+    let read = app.storage.read(&key, None).await?;
     let stream = read.body.map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()));
     Ok(HttpResponse::Ok()
         .content_type("image/jpeg")
@@ -123,6 +137,49 @@ pub async fn image(
         .insert_header((header::CACHE_CONTROL, IMMUTABLE))
         .insert_header(ContentEncoding::Identity)
         .body(SizedStream::new(read.size, stream)))
+}
+
+/// The page and width of `name` when it is a page the document has, within the configured
+/// widths and page limit.
+fn on_request_page(app: &App, derivation: &Derivation, name: &str) -> Option<(u32, u32)> {
+    let (page, width) = parse_page_image_name(name)?;
+    let pages = derivation.derived.pages?.min(app.settings.preview_max_pages);
+    let document = matches!(derivation.kind, PreviewKind::Pdf) || derivation.derived.document.is_some();
+    (derivation.status == DerivedStatus::Ready
+        && document
+        && (1..=pages).contains(&page)
+        && app.settings.preview_widths.contains(&width))
+    .then_some((page, width))
+}
+
+/// Renders a page on a blocking thread (at most a few at a time) and stores it beside the blob.
+async fn render_on_request(app: &App, file: &StoredFile, derivation: &Derivation, name: &str) -> Result<(), ApiError> {
+    let (page, width) = on_request_page(app, derivation, name).ok_or_else(|| ApiError::not_found("preview image"))?;
+    if file.size > MAX_RENDER_ON_REQUEST_BYTES {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "preview_unavailable",
+            "the document is too large to render more pages on request; download it",
+        ));
+    }
+    let _permit = app.renders.acquire().await.map_err(|_| ApiError::not_found("preview image"))?;
+    let source = match &derivation.derived.document {
+        Some(doc) => Storage::derived_key(&file.sha256, doc),
+        None => file.object_key.clone(),
+    };
+    let mut pdf = Vec::new();
+    let mut body = app.storage.read(&source, None).await?.body;
+    while let Some(chunk) = body.next().await {
+        pdf.extend_from_slice(&chunk?);
+    }
+    let rendered = tokio::task::spawn_blocking(move || hoclieu_preview::render_page(pdf, page, width))
+        .await
+        .map_err(|e| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let (jpeg, _, _) = rendered.map_err(|e| {
+        ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, "preview_unavailable", e.to_string())
+    })?;
+    app.storage.put(&Storage::derived_key(&file.sha256, name), jpeg.into()).await?;
+    Ok(())
 }
 
 fn encode_path(path: &str) -> String {

@@ -144,10 +144,25 @@ pub struct Derived {
     pub height: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package: Option<PackageInfo>,
+    /// For Office files: the object name of the PDF LibreOffice made, from which further pages
+    /// are rendered on request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
     /// Why part of the preview is missing although the job succeeded (a converter that is not
     /// installed, pages beyond the limit).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// The object name of page `page` rendered `width` pixels wide.
+pub fn page_image_name(page: u32, width: u32) -> String {
+    format!("p{page}-w{width}.jpg")
+}
+
+/// The page and width named by [`page_image_name`].
+pub fn parse_page_image_name(name: &str) -> Option<(u32, u32)> {
+    let (page, width) = name.strip_prefix('p')?.strip_suffix(".jpg")?.split_once("-w")?;
+    Some((page.parse().ok()?, width.parse().ok()?))
 }
 
 impl Derived {
@@ -167,6 +182,8 @@ pub struct Limits {
     pub max_text_chars: usize,
     /// Pages rendered when a document is derived.
     pub pages: u32,
+    /// Pages that may be rendered at all (the rest on request, up to this one).
+    pub max_pages: u32,
     /// Widths (pixels) of each rendered page image.
     pub widths: Vec<u32>,
 }
@@ -178,6 +195,7 @@ impl Default for Limits {
             max_zip_entries: 10_000,
             max_text_chars: 200_000,
             pages: 3,
+            max_pages: 50,
             widths: vec![320, 1024],
         }
     }
@@ -213,6 +231,14 @@ mod tests {
         assert!(safe_entry_path("css/bai 1/style.css"));
         for bad in ["", "/etc/passwd", "../x", "a/../../x", "a\\..\\x", "C:/x", "a/b:c"] {
             assert!(!safe_entry_path(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn page_image_names_round_trip() {
+        assert_eq!(parse_page_image_name(&page_image_name(12, 320)), Some((12, 320)));
+        for bad in ["p1-w320.png", "poster-w320.jpg", "p-w1.jpg", "px-w320.jpg", "p1-320.jpg"] {
+            assert_eq!(parse_page_image_name(bad), None, "{bad}");
         }
     }
 

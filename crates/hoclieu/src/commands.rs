@@ -112,11 +112,14 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
         job_wake,
         downloads: downloads.clone(),
         search_log: search_log.clone(),
+        renders: Arc::new(tokio::sync::Semaphore::new(2)),
         settings: Settings {
             max_upload_bytes: config.server.max_upload_bytes,
             workers: config.server.workers,
             query_log: config.search.query_log,
             upload_ttl,
+            preview_widths: config.preview.widths.clone(),
+            preview_max_pages: config.preview.max_pages,
             download: match config.storage.download {
                 DownloadMode::Proxy => hoclieu_api::DownloadMode::Proxy,
                 DownloadMode::Redirect => {

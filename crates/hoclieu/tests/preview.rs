@@ -52,7 +52,8 @@ fn check_image(server: &Server, image: &Value) {
 
 #[test]
 fn every_kind_is_derived_and_served() {
-    let data = Data::new();
+    // One page rendered when derived: the others on request.
+    let data = Data::new().with_env("HOCLIEU__PREVIEW__PAGES", "1");
     let token = data.api_key("write");
     let server = data.serve(&[]);
     let pdf = demo("Chuyên đề Đường tròn - Toán 9.pdf");
@@ -90,12 +91,28 @@ fn every_kind_is_derived_and_served() {
     for image in images {
         check_image(&server, image);
     }
+    // Further pages are rendered on request, at the configured widths only.
+    assert!(images.iter().all(|i| i["page"] == 1));
+    let template = pdf_preview["page_url_template"].as_str().unwrap();
+    let page = |p: u32, w: u32| template.replace("{page}", &p.to_string()).replace("{width}", &w.to_string());
+    let r = server.get(&page(2, 320));
+    assert_eq!(r.status(), 200);
+    let second = image::load_from_memory(&bytes_of(r)).unwrap();
+    assert_eq!(second.width(), 320);
+    assert_eq!(server.get(&page(2, 500)).status(), 404, "not a configured width");
+    let beyond = pdf_preview["pages_available"].as_u64().unwrap() as u32 + 1;
+    assert_eq!(server.get(&page(beyond, 320)).status(), 404, "no such page");
 
     // PPTX: converted by LibreOffice, then pages.
     let slides = settled(&server, id, &file_id(&m, "Bài giảng nguyên tử.pptx"));
     assert_eq!((slides["status"].as_str(), slides["kind"].as_str()), (Some("ready"), Some("office")), "{slides}");
     assert!(slides["pages"].as_u64().unwrap() >= 2, "{slides}");
     check_image(&server, &slides["images"][0]);
+    // The next slide, from the PDF LibreOffice made.
+    let next = slides["page_url_template"].as_str().unwrap().replace("{page}", "2").replace("{width}", "1024");
+    let r = server.get(&next);
+    assert_eq!(r.status(), 200);
+    assert_eq!(image::load_from_memory(&bytes_of(r)).unwrap().width(), 1024);
 
     // Video: duration, size, a poster, and playback with seeking.
     let video = settled(&server, id, &file_id(&m, "Rơi tự do.mp4"));

@@ -23,6 +23,7 @@ use std::time::Duration;
 use hoclieu_domain::preview::Limits;
 use hoclieu_domain::{Derived, PreviewKind};
 
+pub use pdf::render_page;
 pub use process::Converters;
 
 /// The preview crate's error type. Every variant is a reason a teacher may read (in the
@@ -74,7 +75,8 @@ impl Default for Options {
 pub struct Output {
     pub text: Option<String>,
     pub derived: Derived,
-    /// (object name, path of the encoded image) for every entry of `derived.images`.
+    /// (object name, path) of every file to store beside the blob: each entry of
+    /// `derived.images`, and `derived.document` when there is one.
     pub files: Vec<(String, PathBuf)>,
 }
 
@@ -90,7 +92,12 @@ pub fn derive(path: &Path, kind: PreviewKind, media_type: &str, work: &Path, opt
         PreviewKind::Office => {
             out.text = Some(office::text(path, media_type, &options.limits)?);
             match office::to_pdf(path, work, options) {
-                Ok(pdf_path) => pdf::preview(&pdf_path, work, options, &mut out)?,
+                Ok(pdf_path) => {
+                    pdf::preview(&pdf_path, work, options, &mut out)?;
+                    // Kept so later pages can be rendered on request.
+                    out.derived.document = Some("document.pdf".into());
+                    out.files.push(("document.pdf".into(), pdf_path));
+                }
                 Err(e) => out.derived.notes.push(format!("no page images: {e}")),
             }
         }

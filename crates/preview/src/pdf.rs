@@ -4,7 +4,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
-use hoclieu_domain::preview::PreviewImage;
+use hoclieu_domain::preview::{PreviewImage, page_image_name};
 
 use crate::{Error, Options, Output, Result, images, process};
 
@@ -76,7 +76,7 @@ pub fn preview(path: &Path, work: &Path, options: &Options, out: &mut Output) ->
     found.sort();
     for (page, width, p) in found {
         let (w, h) = image::image_dimensions(&p).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let name = format!("p{page}-w{width}.jpg");
+        let name = page_image_name(page, width);
         out.derived.images.push(PreviewImage { page, width: w, height: h, name: name.clone() });
         out.files.push((name, p));
     }
@@ -87,6 +87,32 @@ pub fn preview(path: &Path, work: &Path, options: &Options, out: &mut Output) ->
 
 fn found_pages(images: &[PreviewImage]) -> u32 {
     images.iter().map(|i| i.page).max().unwrap_or(0)
+}
+
+/// Renders one page (1-based) of a PDF `width` pixels wide, in process, as JPEG bytes with the
+/// image's size. For pages beyond those rendered when the file was derived.
+pub fn render_page(pdf: Vec<u8>, page: u32, width: u32) -> Result<(Vec<u8>, u32, u32)> {
+    let work = tempfile::tempdir()?;
+    let file = work.path().join("page.jpg");
+    let rendered = catch_unwind(AssertUnwindSafe(|| -> Result<(u32, u32)> {
+        use hayro::hayro_interpret::InterpreterSettings;
+        use hayro::vello_cpu::color::palette::css::WHITE;
+        use hayro::{PixmapSettings, RenderCache, RenderSettings, render};
+        let pdf = hayro::hayro_syntax::Pdf::new(pdf).map_err(|e| Error::Corrupt(format!("not a PDF: {e:?}")))?;
+        let pages = pdf.pages();
+        let p = pages.get(page.saturating_sub(1) as usize).filter(|_| page >= 1);
+        let p = p.ok_or_else(|| Error::Limit(format!("the document has {} pages", pages.len())))?;
+        let scale = width as f32 / p.render_dimensions().0.max(1.0);
+        let settings = PixmapSettings { x_scale: scale, y_scale: scale, bg_color: WHITE };
+        let pixmap =
+            render(p, &RenderCache::new(), &InterpreterSettings::default(), &RenderSettings::default(), &settings);
+        let (w, h) = (u32::from(pixmap.width()), u32::from(pixmap.height()));
+        let rgb: Vec<u8> = pixmap.data_as_u8_slice().chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+        images::write_jpeg(&file, &rgb, w, h)?;
+        Ok((w, h))
+    }))
+    .map_err(|_| Error::Corrupt("the page cannot be rendered".into()))??;
+    Ok((std::fs::read(&file)?, rendered.0, rendered.1))
 }
 
 fn render_hayro(path: &Path, work: &Path, options: &Options, out: &mut Output) -> Result<()> {
@@ -121,7 +147,7 @@ fn render_hayro(path: &Path, work: &Path, options: &Options, out: &mut Output) -
             }
             // Opaque on white: premultiplied RGBA is plain RGBA; drop the alpha.
             let rgb: Vec<u8> = pixmap.data_as_u8_slice().chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-            let name = format!("p{}-w{width}.jpg", i + 1);
+            let name = page_image_name(i as u32 + 1, width);
             let file = work.join(&name);
             images::write_jpeg(&file, &rgb, w, h)?;
             out.derived.images.push(PreviewImage { page: i as u32 + 1, width: w, height: h, name: name.clone() });

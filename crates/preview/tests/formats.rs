@@ -52,8 +52,9 @@ fn text_of(out: &Output) -> &str {
 /// Every image listed decodes, at the size the manifest says, no wider than asked.
 fn assert_images(out: &Output, widths: &[u32]) {
     assert!(!out.derived.images.is_empty(), "images rendered");
-    assert_eq!(out.files.len(), out.derived.images.len());
-    for (image, (name, path)) in out.derived.images.iter().zip(&out.files) {
+    let image_files: Vec<_> = out.files.iter().filter(|(n, _)| n.ends_with(".jpg")).collect();
+    assert_eq!(image_files.len(), out.derived.images.len());
+    for (image, (name, path)) in out.derived.images.iter().zip(image_files) {
         assert_eq!(&image.name, name);
         let decoded = image::open(path).unwrap_or_else(|e| panic!("{name} decodes: {e}"));
         assert_eq!((decoded.width(), decoded.height()), (image.width, image.height), "{name}");
@@ -92,6 +93,15 @@ fn docx_text_and_pages_through_libreoffice() {
     assert!(text.contains("tập hợp") && text.contains("x ∈ A"), "{text}");
     assert!(out.derived.pages.unwrap() >= 1);
     assert_images(&out, &options.limits.widths);
+    // The converted PDF is kept for pages rendered later, on request.
+    assert_eq!(out.derived.document.as_deref(), Some("document.pdf"));
+    let (_, pdf) = out.files.iter().find(|(n, _)| n == "document.pdf").unwrap();
+    let pdf = std::fs::read(pdf).unwrap();
+    assert!(pdf.starts_with(b"%PDF"));
+    let (jpeg, w, h) = hoclieu_preview::render_page(pdf.clone(), 1, 200).unwrap();
+    assert_eq!(image::load_from_memory(&jpeg).unwrap().width(), w);
+    assert!(w == 200 && h > 0);
+    assert!(hoclieu_preview::render_page(pdf, 999, 200).is_err(), "no such page");
 }
 
 #[test]
@@ -101,6 +111,7 @@ fn pptx_slides_and_speaker_notes() {
     let out = out.unwrap();
     let text = text_of(&out);
     assert!(text.contains("nguyên tử"), "{text}");
+    assert!(text.contains("Hôm nay chúng ta tìm hiểu"), "speaker notes: {text}");
     assert!(out.derived.pages.unwrap() >= 2, "one page per slide");
     assert_images(&out, &options.limits.widths);
 }
