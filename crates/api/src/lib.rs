@@ -38,6 +38,7 @@ use tokio::sync::Notify;
 
 pub use batch::{DownloadCounter, SearchLog};
 pub use error::ApiError;
+pub use preview::PackageCache;
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -81,6 +82,7 @@ pub struct App {
     pub settings: Settings,
     /// Pages rendered on request at the same time (each on a blocking thread).
     pub renders: Arc<tokio::sync::Semaphore>,
+    pub packages: preview::PackageCache,
 }
 
 /// A server on an already bound listener (so callers know the port, even port 0).

@@ -1,6 +1,10 @@
 //! Previews over HTTP: the manifest of a file's preview, its images (immutable, cached for a
 //! year), and HTML5/SCORM packages served from inside their zip under `/goi/…`, sandboxed.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use actix_web::body::SizedStream;
 use actix_web::http::header::{self, ContentEncoding};
 use actix_web::{HttpRequest, HttpResponse};
@@ -24,6 +28,39 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const PACKAGE_CSP: &str = "sandbox allow-scripts";
 /// Documents rendered on request are read into memory: larger ones offer only their first pages.
 const MAX_RENDER_ON_REQUEST_BYTES: u64 = 128 << 20;
+
+/// Package derivations, kept briefly: one page of a package loads dozens of entries, and each
+/// request would otherwise read and parse the package's entry list again.
+#[derive(Default)]
+pub struct PackageCache {
+    entries: Mutex<HashMap<String, (Instant, Arc<Derivation>)>>,
+}
+
+impl PackageCache {
+    const TTL: Duration = Duration::from_secs(60);
+    const CAPACITY: usize = 256;
+
+    async fn get(&self, app: &App, sha256: &str) -> Result<Option<Arc<Derivation>>, ApiError> {
+        if let Some((at, d)) = self.entries.lock().expect("not poisoned").get(sha256)
+            && at.elapsed() < Self::TTL
+        {
+            return Ok(Some(d.clone()));
+        }
+        let Some(d) = app.db.derivation(sha256).await? else { return Ok(None) };
+        let d = Arc::new(d);
+        if d.status == DerivedStatus::Ready {
+            let mut entries = self.entries.lock().expect("not poisoned");
+            if entries.len() >= Self::CAPACITY {
+                entries.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+                if entries.len() >= Self::CAPACITY {
+                    entries.clear();
+                }
+            }
+            entries.insert(sha256.to_owned(), (Instant::now(), d.clone()));
+        }
+        Ok(Some(d))
+    }
+}
 
 async fn file_and_derivation(
     app: &App,
@@ -202,7 +239,8 @@ pub async fn package_entry(
     file_id: Uuid,
     path: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let (file, derivation) = file_and_derivation(app, material, file_id).await?;
+    let file = app.db.file(material, file_id).await?.ok_or_else(|| ApiError::not_found("file"))?;
+    let derivation = app.packages.get(app, &file.sha256).await?;
     let Some(package) = derivation.as_ref().and_then(|d| d.derived.package.as_ref()) else {
         return Err(ApiError::not_found("package"));
     };

@@ -93,6 +93,7 @@ pub(crate) async fn queue_derivations(
             status: Set(DerivedStatus::Pending.as_str().to_owned()),
             kind: Set(kind_str(*kind)),
             reason: Set(None),
+            thumbnail: Set(None),
             text: Set(None),
             derived: Set("{}".to_owned()),
             updated_at: Set(now),
@@ -108,37 +109,35 @@ pub(crate) async fn queue_derivations(
     Ok(())
 }
 
-pub(crate) async fn derivations_of(
-    conn: &impl ConnectionTrait,
-    hashes: &[String],
-) -> Result<HashMap<String, Derivation>> {
+/// sha256, status, kind, reason, thumbnail.
+type StateRow = (String, String, String, Option<String>, Option<String>);
+
+/// What lists and search documents show of each blob's derivation (no text, no description).
+pub(crate) async fn states_of(conn: &impl ConnectionTrait, hashes: &[String]) -> Result<HashMap<String, PreviewState>> {
     let mut out = HashMap::new();
     for chunk in hashes.chunks(CHUNK) {
-        // Everything but the text, which stays in the database unless the indexer asks for it.
-        let rows: Vec<(String, String, String, Option<String>, String)> = derivation::Entity::find()
+        let rows: Vec<StateRow> = derivation::Entity::find()
             .select_only()
             .columns([
                 derivation::Column::Sha256,
                 derivation::Column::Status,
                 derivation::Column::Kind,
                 derivation::Column::Reason,
-                derivation::Column::Derived,
+                derivation::Column::Thumbnail,
             ])
             .filter(derivation::Column::Sha256.is_in(chunk.iter().cloned()))
             .into_tuple()
             .all(conn)
             .await?;
-        for (sha256, status, kind, reason, derived) in rows {
-            let d = to_derivation(derivation::Model {
-                sha256,
-                status,
-                kind,
+        for (sha256, status, kind, reason, thumbnail) in rows {
+            let corrupt = |what: &str| Error::Corrupt(format!("derivation {sha256}: {what}"));
+            let state = PreviewState {
+                status: DerivedStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+                kind: parse_kind(&kind).ok_or_else(|| corrupt("kind"))?,
                 reason,
-                text: None,
-                derived,
-                updated_at: Utc::now(),
-            })?;
-            out.insert(d.sha256.clone(), d);
+                thumbnail,
+            };
+            out.insert(sha256, state);
         }
     }
     Ok(out)
@@ -158,7 +157,32 @@ pub(crate) async fn forget(txn: &impl ConnectionTrait, sha256: &str) -> Result<(
 impl Db {
     /// The derivation of a blob, if one was queued.
     pub async fn derivation(&self, sha256: &str) -> Result<Option<Derivation>> {
-        Ok(derivations_of(&self.conn, &[sha256.to_owned()]).await?.remove(sha256))
+        let row: Option<(String, String, String, Option<String>, String)> = derivation::Entity::find()
+            .select_only()
+            .columns([
+                derivation::Column::Sha256,
+                derivation::Column::Status,
+                derivation::Column::Kind,
+                derivation::Column::Reason,
+                derivation::Column::Derived,
+            ])
+            .filter(derivation::Column::Sha256.eq(sha256))
+            .into_tuple()
+            .one(&self.conn)
+            .await?;
+        row.map(|(sha256, status, kind, reason, derived)| {
+            to_derivation(derivation::Model {
+                sha256,
+                status,
+                kind,
+                reason,
+                thumbnail: None,
+                text: None,
+                derived,
+                updated_at: Utc::now(),
+            })
+        })
+        .transpose()
     }
 
     /// The name and media type of a file with these bytes (the first one stored), which
@@ -191,7 +215,7 @@ impl Db {
             let hashes: Vec<String> = q.into_tuple().all(&self.conn).await?;
             let Some(last) = hashes.last().cloned() else { break };
             after = Some(last);
-            let known = derivations_of(&self.conn, &hashes).await?;
+            let known = states_of(&self.conn, &hashes).await?;
             let missing: Vec<String> = hashes.into_iter().filter(|h| !known.contains_key(h)).collect();
             if missing.is_empty() {
                 continue;
@@ -261,6 +285,7 @@ impl Db {
             status: Set(result.status.as_str().to_owned()),
             kind: Set(kind_str(result.kind)),
             reason: Set(result.reason),
+            thumbnail: Set(result.derived.thumbnail().map(|i| i.name.clone())),
             text: Set(result.text),
             derived: Set(serde_json::to_string(&result.derived).expect("derived serialises")),
             updated_at: Set(now),
@@ -272,6 +297,7 @@ impl Db {
                         derivation::Column::Status,
                         derivation::Column::Kind,
                         derivation::Column::Reason,
+                        derivation::Column::Thumbnail,
                         derivation::Column::Text,
                         derivation::Column::Derived,
                         derivation::Column::UpdatedAt,

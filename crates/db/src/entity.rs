@@ -207,6 +207,8 @@ pub mod derivation {
         pub status: String,
         pub kind: String,
         pub reason: Option<String>,
+        /// Object name of the thumbnail (copied out of `derived` so lists need not parse it).
+        pub thumbnail: Option<String>,
         /// Extracted text (NFC), capped.
         pub text: Option<String>,
         /// JSON of `hoclieu_domain::Derived`.

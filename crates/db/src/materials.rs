@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::derivations::{Derivation, derivations_of, queue_derivations};
+use crate::derivations::{queue_derivations, states_of};
 use crate::entity::{blob, change, material, material_file};
 use crate::{CHUNK, Db, Error, Result, lock_change_sequence};
 
@@ -367,7 +367,7 @@ impl Db {
             let mut files = files_of(&self.conn, &found).await?;
             let blobs = blobs_of(&self.conn, files.values().flatten()).await?;
             let hashes: Vec<String> = blobs.keys().cloned().collect();
-            let derived = derivations_of(&self.conn, &hashes).await?;
+            let derived = states_of(&self.conn, &hashes).await?;
             for m in models {
                 let f = files.remove(&m.id).unwrap_or_default();
                 out.push(to_material(m, f, &blobs, &derived)?);
@@ -396,7 +396,7 @@ impl Db {
             return Ok(None);
         };
         let blobs = blobs_of(&self.conn, [&f]).await?;
-        let derived = derivations_of(&self.conn, std::slice::from_ref(&f.sha256)).await?;
+        let derived = states_of(&self.conn, std::slice::from_ref(&f.sha256)).await?;
         stored_file(f, &blobs, &derived).map(Some)
     }
 
@@ -531,7 +531,7 @@ async fn blobs_of<'a>(
 fn stored_file(
     f: material_file::Model,
     blobs: &HashMap<String, blob::Model>,
-    derived: &HashMap<String, Derivation>,
+    derived: &HashMap<String, hoclieu_domain::preview::PreviewState>,
 ) -> Result<StoredFile> {
     let b = blobs.get(&f.sha256).ok_or_else(|| Error::Corrupt(format!("file {} has no blob {}", f.id, f.sha256)))?;
     Ok(StoredFile {
@@ -540,7 +540,7 @@ fn stored_file(
         size: b.size as u64,
         media_type: f.media_type,
         object_key: b.object_key.clone(),
-        preview: derived.get(&f.sha256).map(Derivation::state),
+        preview: derived.get(&f.sha256).cloned(),
         sha256: f.sha256,
     })
 }
@@ -549,7 +549,7 @@ fn to_material(
     m: material::Model,
     files: Vec<material_file::Model>,
     blobs: &HashMap<String, blob::Model>,
-    derived: &HashMap<String, Derivation>,
+    derived: &HashMap<String, hoclieu_domain::preview::PreviewState>,
 ) -> Result<Material> {
     let meta = meta_of(&m)?;
     let status = Status::parse(&m.status)

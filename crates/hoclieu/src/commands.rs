@@ -113,6 +113,7 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
         downloads: downloads.clone(),
         search_log: search_log.clone(),
         renders: Arc::new(tokio::sync::Semaphore::new(2)),
+        packages: Default::default(),
         settings: Settings {
             max_upload_bytes: config.server.max_upload_bytes,
             workers: config.server.workers,

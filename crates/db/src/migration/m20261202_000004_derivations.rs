@@ -38,6 +38,7 @@ impl MigrationTrait for Migration {
                     .col(string("status"))
                     .col(string("kind"))
                     .col(text_null("reason"))
+                    .col(text_null("thumbnail"))
                     .col(text_null("text"))
                     .col(text("derived"))
                     .col(timestamp_with_time_zone("updated_at"))
