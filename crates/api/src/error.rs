@@ -107,6 +107,7 @@ impl From<hoclieu_db::Error> for ApiError {
         match e {
             E::NotFound(what) => ApiError::not_found(&what),
             E::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message).with_field("id"),
+            E::InvalidState(message) => ApiError::new(StatusCode::CONFLICT, "invalid_state", message),
             E::Unavailable(_) => ApiError::unavailable(&e),
             E::Database(_) | E::Corrupt(_) => ApiError::internal(&e),
         }

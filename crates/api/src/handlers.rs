@@ -15,7 +15,7 @@ use crate::{App, auth, download, preview, upload};
 
 type Data = web::Data<App>;
 
-fn parse_id(s: &str, what: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn parse_id(s: &str, what: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(s).map_err(|_| ApiError::not_found(what))
 }
 
@@ -59,6 +59,7 @@ pub async fn vocabularies(app: Data) -> HttpResponse {
 }
 
 pub async fn search(req: HttpRequest, app: Data) -> Result<HttpResponse, ApiError> {
+    auth::reader(&req, &app).await?;
     let params = SearchParams::parse(req.query_string(), &app.vocab)?;
     let response = app.index.search(&params.request)?;
     if app.settings.query_log && !params.request.text.is_empty() && params.page == 1 {
@@ -70,26 +71,49 @@ pub async fn search(req: HttpRequest, app: Data) -> Result<HttpResponse, ApiErro
 }
 
 pub async fn suggest(req: HttpRequest, app: Data) -> Result<HttpResponse, ApiError> {
+    auth::reader(&req, &app).await?;
     let params = SuggestParams::parse(req.query_string())?;
     let suggestions = app.index.suggest(&params.q, params.limit)?;
     Ok(HttpResponse::Ok().json(json!({"q": params.q, "suggestions": suggestions})))
 }
 
-pub async fn get_material(path: web::Path<String>, app: Data) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&path, "material")?;
+/// A material the caller may see; anything else is "not found", revealing nothing.
+pub(crate) async fn visible_material(
+    req: &HttpRequest,
+    app: &App,
+    id: Uuid,
+) -> Result<hoclieu_domain::Material, ApiError> {
+    let caller = auth::reader(req, app).await?;
     let material = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
+    if !caller.principal.can_read(&material.facts()) {
+        return Err(ApiError::not_found("material"));
+    }
+    Ok(material)
+}
+
+pub async fn get_material(req: HttpRequest, path: web::Path<String>, app: Data) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path, "material")?;
+    let material = visible_material(&req, &app, id).await?;
     Ok(HttpResponse::Ok().json(MaterialView::new(material, &app.vocab)))
 }
 
-pub async fn get_material_by_external_id(path: web::Path<String>, app: Data) -> Result<HttpResponse, ApiError> {
-    let material = app.db.material_by_external_id(&path).await?.ok_or_else(|| ApiError::not_found("material"))?;
+pub async fn get_material_by_external_id(
+    req: HttpRequest,
+    path: web::Path<String>,
+    app: Data,
+) -> Result<HttpResponse, ApiError> {
+    let found = app.db.material_by_external_id(&path).await?.ok_or_else(|| ApiError::not_found("material"))?;
+    let material = visible_material(&req, &app, found.id).await?;
     Ok(HttpResponse::Ok().json(MaterialView::new(material, &app.vocab)))
 }
 
 pub async fn create_material(req: HttpRequest, body: Multipart, app: Data) -> Result<HttpResponse, ApiError> {
-    auth::require(&req, &app, Scope::Write).await?;
+    let caller = auth::caller(&req, &app).await?;
+    if !caller.principal.can_create() {
+        return Err(caller.refuse("upload materials"));
+    }
     let (record, files) = upload::read(&req, body, &app).await?;
-    let material = app.ingest.create(&record, files).await?;
+    let material = app.ingest.create(&record, files, &hoclieu_ingest::Origin::of(&caller.principal)).await?;
     app.index_wake.notify_one();
     app.job_wake.notify_one();
     Ok(HttpResponse::Created()
@@ -100,11 +124,30 @@ pub async fn create_material(req: HttpRequest, body: Multipart, app: Data) -> Re
 /// Deletes a material (scope `write`). Its files' bytes stay until `hoclieu verify --repair`
 /// finds them unreferenced.
 pub async fn delete_material(req: HttpRequest, path: web::Path<String>, app: Data) -> Result<HttpResponse, ApiError> {
-    auth::require(&req, &app, Scope::Write).await?;
+    let caller = auth::caller(&req, &app).await?;
     let id = parse_id(&path, "material")?;
+    let material = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
+    if !caller.principal.can_read(&material.facts()) {
+        return Err(ApiError::not_found("material"));
+    }
+    // Admins (and `admin` keys) delete anything; authors their drafts; `write` keys, as before,
+    // the materials their organisation's scripts manage.
+    let allowed = caller.principal.can_edit(&material.facts())
+        || matches!(&caller.principal, hoclieu_domain::Principal::Key(k) if hoclieu_domain::auth::grants(&k.scopes, Scope::Write));
+    if !allowed {
+        return Err(caller.refuse("delete this material"));
+    }
     if !app.db.delete_material(id).await? {
         return Err(ApiError::not_found("material"));
     }
+    app.db
+        .audit(
+            &caller.actor,
+            "material.delete",
+            ("material", Some(id.to_string())),
+            json!({"title": material.meta.title}),
+        )
+        .await?;
     app.index_wake.notify_one();
     Ok(HttpResponse::NoContent().finish())
 }
@@ -116,12 +159,14 @@ pub async fn download(
 ) -> Result<HttpResponse, ApiError> {
     let material = parse_id(&path.0, "file")?;
     let file = parse_id(&path.1, "file")?;
+    visible_material(&req, &app, material).await.map_err(|_| ApiError::not_found("file"))?;
     download::respond(&req, &app, material, file).await
 }
 
-pub async fn preview(path: web::Path<(String, String)>, app: Data) -> Result<HttpResponse, ApiError> {
+pub async fn preview(req: HttpRequest, path: web::Path<(String, String)>, app: Data) -> Result<HttpResponse, ApiError> {
     let material = parse_id(&path.0, "file")?;
     let file = parse_id(&path.1, "file")?;
+    visible_material(&req, &app, material).await.map_err(|_| ApiError::not_found("file"))?;
     preview::manifest(&app, material, file).await
 }
 
@@ -132,6 +177,7 @@ pub async fn preview_image(
 ) -> Result<HttpResponse, ApiError> {
     let material = parse_id(&path.0, "file")?;
     let file = parse_id(&path.1, "file")?;
+    visible_material(&req, &app, material).await.map_err(|_| ApiError::not_found("preview image"))?;
     preview::image(&req, &app, material, file, &path.2).await
 }
 
@@ -142,6 +188,7 @@ pub async fn package_entry(
 ) -> Result<HttpResponse, ApiError> {
     let material = parse_id(&path.0, "package")?;
     let file = parse_id(&path.1, "package")?;
+    visible_material(&req, &app, material).await.map_err(|_| ApiError::not_found("package"))?;
     preview::package_entry(&req, &app, material, file, &path.2).await
 }
 

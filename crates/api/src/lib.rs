@@ -8,6 +8,7 @@
 //! **Architecture invariant:** request bodies are never decompressed (a compressed upload is
 //! refused with 415), so size limits apply to the bytes actually received.
 
+mod accounts;
 mod auth;
 mod batch;
 mod download;
@@ -36,6 +37,7 @@ use hoclieu_ingest::Ingest;
 use hoclieu_storage::Storage;
 use tokio::sync::Notify;
 
+pub use auth::LoginLimiter;
 pub use batch::{DownloadCounter, SearchLog};
 pub use error::ApiError;
 pub use preview::PackageCache;
@@ -55,6 +57,11 @@ pub struct Settings {
     /// Widths of preview page images, and how many pages may be rendered on request.
     pub preview_widths: Vec<u32>,
     pub preview_max_pages: u32,
+    /// Reads need a signed-in account or an API key (deployments that must not be public).
+    pub require_sign_in: bool,
+    /// A session ends after this long without a request, and this long after sign-in at most.
+    pub session_idle: std::time::Duration,
+    pub session_lifetime: std::time::Duration,
 }
 
 /// How file downloads are served.
@@ -83,6 +90,7 @@ pub struct App {
     /// Pages rendered on request at the same time (each on a blocking thread).
     pub renders: Arc<tokio::sync::Semaphore>,
     pub packages: preview::PackageCache,
+    pub logins: auth::LoginLimiter,
 }
 
 /// A server on an already bound listener (so callers know the port, even port 0).

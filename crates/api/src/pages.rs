@@ -127,9 +127,13 @@ fn size(bytes: u64) -> String {
 }
 
 /// `GET /tai-lieu/{id}`: a material with its download links.
-pub async fn material(path: web::Path<String>, app: web::Data<App>) -> Result<HttpResponse, ApiError> {
+pub async fn material(
+    req: HttpRequest,
+    path: web::Path<String>,
+    app: web::Data<App>,
+) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&path).map_err(|_| ApiError::not_found("material"))?;
-    let m = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
+    let m = crate::handlers::visible_material(&req, &app, id).await?;
     let v = &app.vocab;
     let meta = &m.meta;
     let mut body = format!(

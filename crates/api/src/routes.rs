@@ -2,7 +2,7 @@
 
 use actix_web::web;
 
-use crate::{handlers, pages, tus};
+use crate::{accounts, handlers, pages, tus};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(pages::search))
@@ -13,6 +13,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(handlers::readyz))
         .service(
             web::scope("/api/v1")
+                .route("/auth/login", web::post().to(accounts::login))
+                .route("/auth/logout", web::post().to(accounts::logout))
+                .route("/auth/me", web::get().to(accounts::me))
+                .route("/auth/password", web::post().to(accounts::change_password))
+                .route("/me/materials", web::get().to(accounts::my_materials))
+                .route("/review/queue", web::get().to(accounts::review_queue))
+                .route("/audit", web::get().to(accounts::audit))
+                .route("/users", web::get().to(accounts::users))
+                .route("/users", web::post().to(accounts::create_user))
+                .route("/users/{id}/role", web::post().to(accounts::set_role))
+                .route("/users/{id}/disable", web::post().to(accounts::disable_user))
+                .route("/keys", web::get().to(accounts::keys))
+                .route("/keys", web::post().to(accounts::create_key))
+                .route("/keys/{id}", web::delete().to(accounts::revoke_key))
                 .route("/search", web::get().to(handlers::search))
                 .route("/suggest", web::get().to(handlers::suggest))
                 .route("/vocabularies", web::get().to(handlers::vocabularies))
@@ -27,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/materials/by-external-id/{external_id}", web::get().to(handlers::get_material_by_external_id))
                 .route("/materials/{id}", web::get().to(handlers::get_material))
                 .route("/materials/{id}", web::delete().to(handlers::delete_material))
+                .route("/materials/{id}/{step}", web::post().to(accounts::step))
                 .route("/materials/{id}/files/{file_id}/download", web::get().to(handlers::download))
                 .route("/materials/{id}/files/{file_id}/download", web::head().to(handlers::download))
                 .route("/materials/{id}/files/{file_id}/preview", web::get().to(handlers::preview))

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hoclieu_domain::{ImportRecord, Scope};
-use hoclieu_ingest::{Appended, Checksum, NewResumable};
+use hoclieu_ingest::{Appended, Checksum, NewResumable, Origin};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -53,14 +53,19 @@ fn upload_id(path: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(path).map_err(|_| ApiError::not_found("upload"))
 }
 
-/// The upload, if it belongs to the caller's key.
-async fn owned(req: &HttpRequest, app: &App, id: &str) -> Result<(hoclieu_db::Upload, Uuid), ApiError> {
-    let key = auth::require(req, app, Scope::Write).await?;
+/// The id an upload is owned by: the caller's API key or account (both are unique UUIDs).
+fn owner_id(caller: &auth::Caller) -> Option<Uuid> {
+    caller.principal.actor().1
+}
+
+/// The upload, if it belongs to the caller.
+async fn owned(req: &HttpRequest, app: &App, id: &str) -> Result<(hoclieu_db::Upload, auth::Caller), ApiError> {
+    let caller = auth::require(req, app, Scope::Write).await?;
     let upload = app.ingest.upload(upload_id(id)?).await?;
-    if upload.api_key_id.is_some_and(|owner| owner != key.id) {
+    if upload.api_key_id.is_some_and(|owner| Some(owner) != owner_id(&caller)) {
         return Err(ApiError::not_found("upload"));
     }
-    Ok((upload, key.id))
+    Ok((upload, caller))
 }
 
 /// `Upload-Metadata`: comma-separated `key base64value` pairs.
@@ -101,7 +106,8 @@ pub async fn options(app: Data) -> HttpResponse {
 
 /// `POST /api/v1/uploads`: creates an upload (and takes its first bytes when sent along).
 pub async fn create(req: HttpRequest, body: web::Payload, app: Data) -> Result<HttpResponse, ApiError> {
-    let key = auth::require(&req, &app, Scope::Write).await?;
+    let caller = auth::require(&req, &app, Scope::Write).await?;
+    let origin = Origin::of(&caller.principal);
     check_version(&req)?;
     let headers = req.headers();
     if header(headers, "Upload-Defer-Length").is_some() {
@@ -121,14 +127,14 @@ pub async fn create(req: HttpRequest, body: web::Payload, app: Data) -> Result<H
         metadata_header: raw,
         file_name: text("filename").or_else(|| text("name")),
         record,
-        api_key_id: Some(key.id),
+        api_key_id: owner_id(&caller),
     };
     let upload = app.ingest.start_upload(new, app.settings.max_upload_bytes, app.settings.upload_ttl).await?;
     let location = format!("/api/v1/uploads/{}", upload.id);
     // creation-with-upload: the body, if any, is the first part.
     let with_body = header(req.headers(), CONTENT_TYPE.as_str()) == Some(OFFSET_OCTET_STREAM);
     let (offset, outcome) = if with_body {
-        let appended = app.ingest.append(upload.id, 0, body, checksum(&req)?, app.settings.upload_ttl).await?;
+        let appended = app.ingest.append(upload.id, 0, body, checksum(&req)?, app.settings.upload_ttl, &origin).await?;
         (appended.upload.offset, Some(appended))
     } else {
         (0, None)
@@ -175,7 +181,7 @@ pub async fn patch(
     body: web::Payload,
     app: Data,
 ) -> Result<HttpResponse, ApiError> {
-    let (upload, _) = owned(&req, &app, &path).await?;
+    let (upload, caller) = owned(&req, &app, &path).await?;
     check_version(&req)?;
     if header(req.headers(), CONTENT_TYPE.as_str()) != Some(OFFSET_OCTET_STREAM) {
         return Err(ApiError::new(
@@ -187,7 +193,9 @@ pub async fn patch(
     let offset = header(req.headers(), "Upload-Offset")
         .and_then(|v| v.parse::<u64>().ok())
         .ok_or_else(|| ApiError::bad_request("missing_field", "send Upload-Offset").with_field("Upload-Offset"))?;
-    let appended = app.ingest.append(upload.id, offset, body, checksum(&req)?, app.settings.upload_ttl).await?;
+    let origin = Origin::of(&caller.principal);
+    let appended =
+        app.ingest.append(upload.id, offset, body, checksum(&req)?, app.settings.upload_ttl, &origin).await?;
     let mut response = tus(StatusCode::NO_CONTENT);
     response
         .insert_header(("Upload-Offset", appended.upload.offset.to_string()))
@@ -231,11 +239,11 @@ pub async fn finish(
     body: web::Bytes,
     app: Data,
 ) -> Result<HttpResponse, ApiError> {
-    let (upload, _) = owned(&req, &app, &path).await?;
+    let (upload, caller) = owned(&req, &app, &path).await?;
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("invalid_json", "the body is not UTF-8"))?;
     let record = ImportRecord::from_json(text)?;
-    let material = app.ingest.complete_upload(upload.id, &record).await?;
+    let material = app.ingest.complete_upload(upload.id, &record, &Origin::of(&caller.principal)).await?;
     app.index_wake.notify_one();
     app.job_wake.notify_one();
     Ok(HttpResponse::Created()

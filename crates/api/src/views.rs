@@ -86,6 +86,9 @@ pub struct MaterialView {
     pub language: String,
     pub url: Option<String>,
     pub status: &'static str,
+    /// Why it was rejected or withdrawn (shown only to those who may see such a material).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub files: Vec<FileView>,
@@ -143,6 +146,7 @@ impl MaterialView {
             language: meta.language,
             url: meta.url,
             status: m.status.as_str(),
+            status_reason: m.status_reason,
             created_at: m.created_at,
             updated_at: m.updated_at,
             counts: Counts { downloads: m.downloads, files: files.len() },

@@ -99,7 +99,7 @@ pub fn measure(
     let data = dir.join("data");
     let token_out = procs::run(
         Command::new(hoclieu)
-            .args(["apikey", "create", "--name", "bench", "--scope", "write", "--data-dir"])
+            .args(["apikey", "create", "--name", "bench", "--scope", "admin", "--data-dir"])
             .arg(&data),
     )?;
     let token =

@@ -30,6 +30,10 @@ pub mod material {
         pub url: Option<String>,
         pub status: String,
         pub downloads: i64,
+        /// The account that created it (none for imports and API keys).
+        pub author_id: Option<Uuid>,
+        /// Why it was rejected or withdrawn (shown to the author).
+        pub status_reason: Option<String>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }
@@ -214,6 +218,82 @@ pub mod derivation {
         /// JSON of `hoclieu_domain::Derived`.
         pub derived: String,
         pub updated_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod user {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        #[sea_orm(unique)]
+        pub username: String,
+        #[sea_orm(unique)]
+        pub email: Option<String>,
+        pub display_name: String,
+        pub organization: Option<String>,
+        pub province: Option<String>,
+        pub role: String,
+        /// JSON arrays of codes (reviewers' scope; empty: all).
+        pub review_subjects: String,
+        pub review_provinces: String,
+        /// argon2id PHC string.
+        pub password_hash: String,
+        pub failed_logins: i32,
+        pub locked_until: Option<DateTimeUtc>,
+        pub disabled_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod session {
+    use sea_orm::entity::prelude::*;
+
+    /// A signed-in browser. The cookie holds a random token; only its SHA-256 is stored.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_hash: String,
+        pub user_id: Uuid,
+        pub csrf: String,
+        pub created_at: DateTimeUtc,
+        pub last_seen_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod audit {
+    use sea_orm::entity::prelude::*;
+
+    /// Who did what, when, from where. Append-only.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_log")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub at: DateTimeUtc,
+        pub actor_kind: String,
+        pub actor_id: Option<Uuid>,
+        pub actor_name: Option<String>,
+        pub action: String,
+        pub target_kind: String,
+        pub target_id: Option<String>,
+        /// JSON object.
+        pub details: String,
+        pub ip: Option<String>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

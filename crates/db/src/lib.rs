@@ -9,6 +9,7 @@
 //! sea-orm types stay inside this crate: callers see `hoclieu_domain` types and the plain
 //! structs defined here.
 
+mod accounts;
 mod api_keys;
 mod derivations;
 mod entity;
@@ -17,18 +18,21 @@ mod materials;
 mod migration;
 mod search_log;
 mod uploads;
+mod workflow;
 
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr, Statement};
 use sea_orm_migration::MigratorTrait;
 
+pub use accounts::{LOCK_MINUTES, Login, MAX_FAILED_LOGINS, NewUser, Session, User};
 pub use api_keys::ApiKey;
 pub use derivations::{DERIVE_JOB, Derivation, DerivationResult};
 pub use jobs::{Job, JobCounts};
 pub use materials::{BlobInfo, Change, MaterialWrite, NewFile, OnExisting, Outcome, Written};
 pub use search_log::{QueryCount, SearchLogEntry};
 pub use uploads::{NewUpload, Upload, UploadPart};
+pub use workflow::{Actor, AuditEntry};
 
 /// The db crate's error type.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +42,9 @@ pub enum Error {
     /// A unique value is already taken (an external id).
     #[error("{0}")]
     Conflict(String),
+    /// A workflow step that does not apply to the material's status.
+    #[error("{0}")]
+    InvalidState(String),
     /// The database cannot be reached right now (connection refused, pool exhausted, restart).
     #[error("database unavailable: {0}")]
     Unavailable(DbErr),

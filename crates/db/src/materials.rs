@@ -30,6 +30,17 @@ pub struct NewFile {
 pub struct MaterialWrite {
     pub meta: MaterialMeta,
     pub files: Vec<NewFile>,
+    /// The status of a new material (an update keeps the stored one).
+    pub status: Status,
+    /// The account creating it, if any (an update keeps the stored one).
+    pub author: Option<Uuid>,
+}
+
+impl MaterialWrite {
+    /// A published material without an author account (imports by an administrator).
+    pub fn published(meta: MaterialMeta, files: Vec<NewFile>) -> Self {
+        MaterialWrite { meta, files, status: Status::Published, author: None }
+    }
 }
 
 /// What to do when a write names an external id that already exists.
@@ -103,12 +114,16 @@ fn meta_of(m: &material::Model) -> Result<MaterialMeta> {
     })
 }
 
+/// The row of a new material (`created` is `None`), or the metadata columns of an update.
 fn active_model(
     id: Uuid,
-    meta: &MaterialMeta,
+    item: &MaterialWrite,
     now: chrono::DateTime<Utc>,
     created: Option<chrono::DateTime<Utc>>,
 ) -> material::ActiveModel {
+    let meta = &item.meta;
+    let new = created.is_none();
+    let only_new = |v| if new { Set(v) } else { sea_orm::ActiveValue::NotSet };
     material::ActiveModel {
         id: Set(id),
         external_id: Set(meta.external_id.clone()),
@@ -127,7 +142,9 @@ fn active_model(
         license: Set(meta.license.clone()),
         language: Set(meta.language.clone()),
         url: Set(meta.url.clone()),
-        status: Set(Status::Published.as_str().to_owned()),
+        status: only_new(item.status.as_str().to_owned()),
+        author_id: if new { Set(item.author) } else { sea_orm::ActiveValue::NotSet },
+        status_reason: if new { Set(None) } else { sea_orm::ActiveValue::NotSet },
         downloads: match created {
             Some(_) => sea_orm::ActiveValue::NotSet,
             None => Set(0),
@@ -263,7 +280,7 @@ impl Db {
             // A later line of the same batch with the same id replaces the pending insert.
             if let Some(&slot) = eid.as_ref().and_then(|e| pending_by_eid.get(e)) {
                 let id = pending[slot].id;
-                pending[slot].model = active_model(id, &item.meta, now, None);
+                pending[slot].model = active_model(id, item, now, None);
                 pending[slot].files = file_rows(id, &item.files, now);
                 written.outcomes.push(Outcome::Created(id));
                 continue;
@@ -284,9 +301,7 @@ impl Db {
                         written.outcomes.push(Outcome::Unchanged(id));
                         continue;
                     }
-                    material::Entity::update(active_model(id, &item.meta, now, Some(old.created_at)))
-                        .exec(&txn)
-                        .await?;
+                    material::Entity::update(active_model(id, item, now, Some(old.created_at))).exec(&txn).await?;
                     if !files_same {
                         material_file::Entity::delete_many()
                             .filter(material_file::Column::MaterialId.eq(id))
@@ -311,7 +326,7 @@ impl Db {
                         pending_by_eid.insert(e.clone(), pending.len());
                     }
                     pending.push(Pending {
-                        model: active_model(id, &item.meta, created, None),
+                        model: active_model(id, item, created, None),
                         id,
                         files: file_rows(id, &item.files, now),
                     });
@@ -558,6 +573,8 @@ fn to_material(
         id: m.id,
         meta,
         status,
+        status_reason: m.status_reason.clone(),
+        author: m.author_id,
         downloads: u64::try_from(m.downloads).unwrap_or(0),
         created_at: m.created_at,
         updated_at: m.updated_at,

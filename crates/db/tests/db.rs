@@ -83,7 +83,7 @@ fn file(name: &str, sha: char, key: &str) -> NewFile {
 }
 
 fn write(json: &str, files: Vec<NewFile>) -> MaterialWrite {
-    MaterialWrite { meta: meta(json), files }
+    MaterialWrite::published(meta(json), files)
 }
 
 const A: &str = r#"{"id":"a","title":"Bài 1. Mệnh đề","subject":"toan","grade":10,"resource_type":"bai-giang"}"#;

@@ -14,6 +14,7 @@ pub mod spelling;
 pub mod synonyms;
 pub mod text;
 pub mod vocab;
+pub mod workflow;
 
 pub use auth::Scope;
 pub use error::Error;
@@ -21,3 +22,4 @@ pub use material::{FileEntry, GradeValue, ImportRecord, Material, MaterialMeta, 
 pub use preview::{Derived, DerivedStatus, PreviewKind};
 pub use synonyms::Synonyms;
 pub use vocab::{Term, Vocabularies, Vocabulary};
+pub use workflow::{Principal, Role, Step};

@@ -297,21 +297,46 @@ pub fn display_file_name(name: &str) -> String {
     out
 }
 
-/// Publication state of a material.
+/// Where a material stands in the curation workflow (see [`crate::workflow`]). Only published
+/// materials are searchable and visible to everyone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    Draft,
+    Submitted,
     Published,
+    Rejected,
+    Withdrawn,
+}
+
+impl Material {
+    /// What the access policy needs to know of it.
+    pub fn facts(&self) -> crate::workflow::Facts<'_> {
+        crate::workflow::Facts {
+            status: self.status,
+            author: self.author,
+            subject: &self.meta.subject,
+            province: self.meta.province.as_deref(),
+        }
+    }
 }
 
 impl Status {
+    pub const ALL: [Status; 5] =
+        [Status::Draft, Status::Submitted, Status::Published, Status::Rejected, Status::Withdrawn];
+
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Draft => "draft",
+            Status::Submitted => "submitted",
             Status::Published => "published",
+            Status::Rejected => "rejected",
+            Status::Withdrawn => "withdrawn",
         }
     }
+
     pub fn parse(s: &str) -> Option<Self> {
-        (s == "published").then_some(Status::Published)
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
     }
 }
 
@@ -337,6 +362,10 @@ pub struct Material {
     pub id: Uuid,
     pub meta: MaterialMeta,
     pub status: Status,
+    /// Why it was rejected or withdrawn (shown to its author).
+    pub status_reason: Option<String>,
+    /// The account that created it (none for imports and API keys).
+    pub author: Option<Uuid>,
     pub downloads: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

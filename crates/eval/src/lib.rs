@@ -138,6 +138,8 @@ pub fn corpus(count: usize, seed: u64) -> Vec<Material> {
                 id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | i as u128),
                 meta,
                 status: Status::Published,
+                status_reason: None,
+                author: None,
                 downloads,
                 created_at: at,
                 updated_at: at,

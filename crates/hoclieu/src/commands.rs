@@ -114,6 +114,7 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
         search_log: search_log.clone(),
         renders: Arc::new(tokio::sync::Semaphore::new(2)),
         packages: Default::default(),
+        logins: Default::default(),
         settings: Settings {
             max_upload_bytes: config.server.max_upload_bytes,
             workers: config.server.workers,
@@ -121,6 +122,9 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
             upload_ttl,
             preview_widths: config.preview.widths.clone(),
             preview_max_pages: config.preview.max_pages,
+            require_sign_in: config.accounts.require_sign_in,
+            session_idle: Duration::from_secs(config.accounts.session_idle_minutes.max(1) * 60),
+            session_lifetime: Duration::from_secs(config.accounts.session_lifetime_hours.max(1) * 3600),
             download: match config.storage.download {
                 DownloadMode::Proxy => hoclieu_api::DownloadMode::Proxy,
                 DownloadMode::Redirect => {
@@ -437,4 +441,110 @@ pub async fn verify(g: &Global, config: Config, repair: bool, hash: bool, grace_
         println!("Run with --repair to remove orphaned objects and unused blobs older than {grace_minutes} minutes.");
     }
     Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `hoclieu user add`: the password comes from standard input (one line), never an argument
+/// (arguments show in `ps` and shell history). The first admin is created this way.
+pub async fn user_add(g: &Global, config: Config, add: crate::UserAdd) -> Result<ExitCode> {
+    use std::io::BufRead;
+    let mut password = String::new();
+    std::io::stdin().lock().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    hoclieu_domain::workflow::check_password(&password).map_err(|m| Error::Message(format!("password: {m}")))?;
+    let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
+    let user = db
+        .create_user(hoclieu_db::NewUser {
+            username: add.username.clone(),
+            email: add.email,
+            display_name: add.name.unwrap_or(add.username),
+            organization: add.organization,
+            province: add.province,
+            role: add.role,
+            password,
+        })
+        .await?;
+    db.audit(
+        &hoclieu_db::Actor::cli(),
+        "user.create",
+        ("user", Some(user.id.to_string())),
+        serde_json::json!({"username": user.username, "role": user.role}),
+    )
+    .await?;
+    println!("{}", user.id);
+    eprintln!("Created {} ({}) with the role {}.", user.username, user.display_name, user.role.as_str());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn user_list(g: &Global, config: Config) -> Result<ExitCode> {
+    let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
+    println!("{:<36}  {:<20}  {:<9}  {:<8}  name", "id", "username", "role", "state");
+    for u in db.list_users().await? {
+        let scope = [u.review_subjects.join(","), u.review_provinces.join(",")]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" / ");
+        println!(
+            "{:<36}  {:<20}  {:<9}  {:<8}  {}{}",
+            u.id,
+            u.username,
+            u.role.as_str(),
+            if u.disabled { "disabled" } else { "active" },
+            u.display_name,
+            if scope.is_empty() { String::new() } else { format!(" [reviews {scope}]") }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn user_id(db: &hoclieu_db::Db, login: &str) -> Result<hoclieu_db::User> {
+    db.user_by_login(login).await?.ok_or_else(|| Error::Message(format!("no account {login:?}")))
+}
+
+pub async fn user_set_role(
+    g: &Global,
+    config: Config,
+    login: &str,
+    role: hoclieu_domain::Role,
+    subjects: Vec<String>,
+    provinces: Vec<String>,
+) -> Result<ExitCode> {
+    let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
+    let user = user_id(&db, login).await?;
+    db.set_role(user.id, role, &subjects, &provinces).await?;
+    db.audit(
+        &hoclieu_db::Actor::cli(),
+        "user.set_role",
+        ("user", Some(user.id.to_string())),
+        serde_json::json!({"role": role, "subjects": subjects, "provinces": provinces}),
+    )
+    .await?;
+    println!("{} is now {}.", user.username, role.as_str());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn user_disable(g: &Global, config: Config, login: &str) -> Result<ExitCode> {
+    let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
+    let user = user_id(&db, login).await?;
+    db.set_disabled(user.id, true).await?;
+    db.audit(&hoclieu_db::Actor::cli(), "user.disable", ("user", Some(user.id.to_string())), serde_json::json!({}))
+        .await?;
+    println!("{} is disabled; its sessions have ended.", user.username);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hoclieu audit`: the audit log as JSON Lines, oldest first.
+pub async fn audit(g: &Global, config: Config, after: i64) -> Result<ExitCode> {
+    let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
+    let mut after = after;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let page = db.audit_entries(after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for e in &page {
+            writeln!(out, "{}", serde_json::to_string(e).expect("serialises"))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,7 @@ pub struct Config {
     pub uploads: Uploads,
     pub search: Search,
     pub downloads: Downloads,
+    pub accounts: Accounts,
     pub preview: Preview,
     pub vocabularies: Vocabularies,
     pub log: Log,
@@ -106,6 +107,14 @@ pub struct Search {
 #[serde(deny_unknown_fields)]
 pub struct Downloads {
     pub flush_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Accounts {
+    pub require_sign_in: bool,
+    pub session_idle_minutes: u64,
+    pub session_lifetime_hours: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -79,6 +79,17 @@ enum Command {
     Migrate,
     /// Print the effective configuration (secrets masked) and check it.
     CheckConfig,
+    /// Manage accounts (curators, reviewers, admins). The first admin is created here.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Print the audit log as JSON Lines (who did what, when, from where).
+    Audit {
+        /// Only records after this id.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+    },
     /// Manage API keys for LMS systems and scripts.
     Apikey {
         #[command(subcommand)]
@@ -122,6 +133,54 @@ enum ReportCommand {
         #[arg(long, default_value_t = 50)]
         limit: u64,
     },
+}
+
+/// `hoclieu user add`.
+#[derive(Args)]
+pub struct UserAdd {
+    /// Sign-in name (lowercase letters, digits, dots).
+    #[arg(long)]
+    username: String,
+    /// Display name (default: the username).
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    email: Option<String>,
+    #[arg(long)]
+    organization: Option<String>,
+    /// Province code (config/vocabularies/provinces.toml).
+    #[arg(long)]
+    province: Option<String>,
+    /// teacher, curator, reviewer or admin.
+    #[arg(long, value_parser = parse_role)]
+    role: hoclieu_domain::Role,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account; the password is read from standard input (one line, ≥ 10 characters).
+    Add(UserAdd),
+    /// List accounts.
+    List,
+    /// Change an account's role; reviewers may be limited to subjects and provinces.
+    SetRole {
+        /// Username or email.
+        login: String,
+        #[arg(long, value_parser = parse_role)]
+        role: hoclieu_domain::Role,
+        /// Subject code the reviewer reviews (repeat; none: all).
+        #[arg(long = "subject")]
+        subjects: Vec<String>,
+        /// Province code the reviewer reviews (repeat; none: all).
+        #[arg(long = "province")]
+        provinces: Vec<String>,
+    },
+    /// Disable an account (its sessions end at once).
+    Disable { login: String },
+}
+
+fn parse_role(s: &str) -> Result<hoclieu_domain::Role, String> {
+    hoclieu_domain::Role::parse(s).ok_or_else(|| format!("unknown role {s:?}: use teacher, curator, reviewer or admin"))
 }
 
 #[derive(Subcommand)]
@@ -171,6 +230,15 @@ fn main() -> ExitCode {
             Command::Apikey { command: ApikeyCommand::Create { name, scopes } } => {
                 commands::apikey_create(g, config, &name, &scopes).await
             }
+            Command::User { command: UserCommand::Add(add) } => commands::user_add(g, config, add).await,
+            Command::User { command: UserCommand::List } => commands::user_list(g, config).await,
+            Command::User { command: UserCommand::SetRole { login, role, subjects, provinces } } => {
+                commands::user_set_role(g, config, &login, role, subjects, provinces).await
+            }
+            Command::User { command: UserCommand::Disable { login } } => {
+                commands::user_disable(g, config, &login).await
+            }
+            Command::Audit { after } => commands::audit(g, config, after).await,
             Command::Apikey { command: ApikeyCommand::List } => commands::apikey_list(g, config).await,
             Command::Apikey { command: ApikeyCommand::Revoke { id } } => commands::apikey_revoke(g, config, id).await,
             Command::Report { command: ReportCommand::ZeroResults { days, limit } } => {

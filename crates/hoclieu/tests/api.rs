@@ -17,7 +17,7 @@ fn pdf_bytes(n: usize) -> Vec<u8> {
 #[test]
 fn upload_fetch_search_and_download() {
     let data = Data::new();
-    let token = data.api_key("write");
+    let token = data.api_key("admin");
     let server = data.serve(&[]);
     let pdf = pdf_bytes(300_000);
     let name = "Bài giảng Hoá 10.pdf";
@@ -100,7 +100,7 @@ fn upload_fetch_search_and_download() {
 #[test]
 fn identical_files_are_stored_once_and_empty_files_work() {
     let data = Data::new();
-    let token = data.api_key("write");
+    let token = data.api_key("admin");
     let server = data.serve(&[]);
     let pdf = pdf_bytes(1000);
     let meta = |t: &str| format!(r#"{{"title":"{t}","subject":"toan","resource_type":"bai-tap"}}"#);
@@ -225,7 +225,7 @@ fn auth_is_required_for_uploads() {
 #[test]
 fn bad_uploads_get_clear_errors_and_leave_nothing() {
     let data = Data::new().with_env("HOCLIEU__SERVER__MAX_UPLOAD_BYTES", "100000");
-    let token = data.api_key("write");
+    let token = data.api_key("admin");
     let server = data.serve(&[]);
     let auth = format!("Bearer {token}");
     let pdf = pdf_bytes(1000);

@@ -150,7 +150,7 @@ fn demo_fixtures_load_once_and_a_restart_reuses_the_data() {
 #[test]
 fn the_index_catches_up_after_downtime_and_rebuilds_from_the_database() {
     let data = Data::new();
-    let token = data.api_key("write");
+    let token = data.api_key("admin");
     {
         let server = data.serve(&[]);
         let (s, _) = server.upload(
@@ -258,7 +258,7 @@ fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn unused_blobs_are_found_after_deletions() {
     let data = Data::new();
-    let token = data.api_key("write");
+    let token = data.api_key("admin");
     {
         let server = data.serve(&[]);
         let (status, m) = server.upload(

@@ -54,7 +54,7 @@ fn check_image(server: &Server, image: &Value) {
 fn every_kind_is_derived_and_served() {
     // One page rendered when derived: the others on request.
     let data = Data::new().with_env("HOCLIEU__PREVIEW__PAGES", "1");
-    let token = data.api_key("write");
+    let token = data.api_key("admin");
     let server = data.serve(&[]);
     let pdf = demo("Chuyên đề Đường tròn - Toán 9.pdf");
     let pptx = demo("Bài giảng Hoá 10 - Cấu tạo nguyên tử.pptx");
@@ -179,7 +179,7 @@ fn without_converters_and_with_a_dedicated_worker() {
     let data = Data::new()
         .with_env("HOCLIEU__PREVIEW__WORKERS", "0")
         .with_env("HOCLIEU__PREVIEW__DISABLED_CONVERTERS", r#"["soffice","pdftoppm","ffmpeg","ffprobe"]"#);
-    let token = data.api_key("write");
+    let token = data.api_key("admin");
     let server = data.serve(&[]);
     let pptx = demo("Bài giảng Hoá 10 - Cấu tạo nguyên tử.pptx");
     let (status, m) = server.upload(Some(&token), META, &[("Nguyên tử.pptx", &pptx)]);

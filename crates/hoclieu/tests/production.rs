@@ -23,7 +23,7 @@ fn agent() -> ureq::Agent {
 fn postgres_and_s3_with_proxied_and_redirected_downloads() {
     let (pg, s3) = (PgDatabase::create(), S3Server::start());
     let data = production(&pg, &s3);
-    let token = data.api_key("write");
+    let token = data.api_key("admin");
     let mut pdf = b"%PDF-1.4\n".to_vec();
     pdf.extend((0..(9 << 20)).map(|i| (i % 253) as u8)); // above one multipart part
     let meta = r#"{"title":"Bài giảng Đường tròn","subject":"toan","grade":9,"resource_type":"bai-giang"}"#;
@@ -95,7 +95,7 @@ fn a_postgresql_restart_is_survived() {
         .with_env("HOCLIEU__DATABASE__URL", &pg.url())
         .with_env("HOCLIEU__DATABASE__ACQUIRE_TIMEOUT_SECS", "2")
         .with_env("HOCLIEU__DATABASE__CONNECT_TIMEOUT_SECS", "2");
-    let token = data.api_key("write");
+    let token = data.api_key("admin");
     let server = data.serve(&["--demo", repo().join("fixtures/demo/materials.jsonl").to_str().unwrap()]);
     let m = eventually(|| {
         let (_, m) = server.json("/api/v1/search?per_page=1");
@@ -136,7 +136,7 @@ fn a_postgresql_restart_is_survived() {
 fn replicas_share_postgresql_and_s3_with_their_own_indexes() {
     let (pg, s3) = (PgDatabase::create(), S3Server::start());
     let a_data = production(&pg, &s3);
-    let token = a_data.api_key("write");
+    let token = a_data.api_key("admin");
     let b_data = data_with(&a_data, "HOCLIEU__LOG__LEVEL", "warn");
     let (a, b) = (a_data.serve(&[]), b_data.serve(&[]));
 

@@ -102,7 +102,7 @@ const META: &str = r#"{"title":"Video thí nghiệm rơi tự do","subject":"vat
 #[test]
 fn the_protocol_step_by_step() {
     let data = Data::new().with_env("HOCLIEU__SERVER__MAX_UPLOAD_BYTES", "1000000");
-    let token = data.api_key("write");
+    let token = data.api_key("admin");
     let server = data.serve(&[]);
     let tus = Tus { server: &server, token };
 
@@ -195,7 +195,7 @@ fn the_protocol_step_by_step() {
     assert!(header(&r, "hoclieu-material").starts_with("/api/v1/materials/"));
 
     // Another key cannot see or touch the upload.
-    let other_key = data.api_key("write");
+    let other_key = data.api_key("admin");
     let stranger = Tus { server: &server, token: other_key };
     assert_eq!(stranger.offset(&location).0, 404);
 }
@@ -230,7 +230,7 @@ fn interrupted_patch(server: &Server, token: &str, location: &str, offset: usize
 #[test]
 fn dropped_connections_and_restarts_keep_what_arrived() {
     let data = Data::new();
-    let token = data.api_key("write");
+    let token = data.api_key("admin");
     let file = bytes(2_000_000, 7);
     let location = {
         let server = data.serve(&[]);
@@ -271,7 +271,7 @@ fn dropped_connections_and_restarts_keep_what_arrived() {
 #[test]
 fn expired_uploads_are_removed() {
     let data = Data::new().with_env("HOCLIEU__UPLOADS__EXPIRE_SECS", "1");
-    let token = data.api_key("write");
+    let token = data.api_key("admin");
     let server = data.serve(&[]);
     let tus = Tus { server: &server, token };
     let (_, location) = tus.create(1000, &metadata("a.pdf", None));
@@ -288,7 +288,7 @@ fn python() -> String {
 #[test]
 fn a_real_tus_client_uploads_is_interrupted_and_resumes() {
     let data = Data::new();
-    let token = data.api_key("write");
+    let token = data.api_key("admin");
     let server = data.serve(&[]);
     let file = bytes(3 * 1024 * 1024, 9);
     let path = data.path().join("Video thí nghiệm.mp4");

@@ -26,9 +26,8 @@ impl Env {
         let vocab = Vocabularies::embedded();
         let items = lines
             .iter()
-            .map(|l| MaterialWrite {
-                meta: ImportRecord::from_json(l).unwrap().validate(&vocab, true).unwrap(),
-                files: vec![],
+            .map(|l| {
+                MaterialWrite::published(ImportRecord::from_json(l).unwrap().validate(&vocab, true).unwrap(), vec![])
             })
             .collect();
         let w = self.db.write_materials(items, OnExisting::Update).await.unwrap();

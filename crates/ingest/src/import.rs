@@ -191,7 +191,7 @@ impl Ingest {
                 .unwrap_or_else(|| stored.name.clone());
             new_files.push(NewFile { name, ..stored });
         }
-        Ok(MaterialWrite { meta, files: new_files })
+        Ok(MaterialWrite::published(meta, new_files))
     }
 
     /// Stores a local file unless identical bytes are already stored.

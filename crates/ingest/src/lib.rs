@@ -55,6 +55,32 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// How a new material enters the workflow: a draft of its author, or published at once
+/// (administrators' imports and uploads). The API decides from the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub status: hoclieu_domain::Status,
+    pub author: Option<uuid::Uuid>,
+}
+
+impl Origin {
+    pub const PUBLISHED: Origin = Origin { status: hoclieu_domain::Status::Published, author: None };
+
+    /// What a material created by `principal` starts as.
+    pub fn of(principal: &hoclieu_domain::Principal) -> Origin {
+        let author = match principal {
+            hoclieu_domain::Principal::Person(p) => Some(p.id),
+            _ => None,
+        };
+        let status = if principal.publishes_directly() {
+            hoclieu_domain::Status::Published
+        } else {
+            hoclieu_domain::Status::Draft
+        };
+        Origin { status, author }
+    }
+}
+
 /// A file streamed to storage, not yet part of any material.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StagedFile(pub NewFile);
@@ -137,15 +163,15 @@ impl Ingest {
 
     /// Creates a material from its metadata and staged files. On any failure the staged files
     /// are discarded. An external id that already exists is a conflict.
-    pub async fn create(&self, record: &ImportRecord, files: Vec<StagedFile>) -> Result<Material> {
-        let result = self.create_inner(record, &files).await;
+    pub async fn create(&self, record: &ImportRecord, files: Vec<StagedFile>, origin: &Origin) -> Result<Material> {
+        let result = self.create_inner(record, &files, origin).await;
         if result.is_err() {
             self.discard(&files).await;
         }
         result
     }
 
-    async fn create_inner(&self, record: &ImportRecord, files: &[StagedFile]) -> Result<Material> {
+    async fn create_inner(&self, record: &ImportRecord, files: &[StagedFile], origin: &Origin) -> Result<Material> {
         if record.files.is_some() {
             return Err(hoclieu_domain::Error::invalid(
                 "files",
@@ -163,7 +189,12 @@ impl Ingest {
             .into());
         }
         let meta = record.validate(&self.vocab, !files.is_empty())?;
-        let write = MaterialWrite { meta, files: files.iter().map(|f| f.0.clone()).collect() };
+        let write = MaterialWrite {
+            meta,
+            files: files.iter().map(|f| f.0.clone()).collect(),
+            status: origin.status,
+            author: origin.author,
+        };
         let written = self.db.write_materials(vec![write], OnExisting::Conflict).await?;
         for key in &written.redundant_objects {
             // Identical bytes were already stored: keep the older object only.
@@ -230,7 +261,7 @@ mod tests {
         let f = ingest.stage_file("a.pdf", chunks(b"%PDF-1.4 x"), 100).await.unwrap();
         assert_eq!(count_objects(dir.path()), 1);
         let record = ImportRecord::from_json(r#"{"title":"x","subject":"thiên văn","resource_type":"video"}"#).unwrap();
-        let err = ingest.create(&record, vec![f]).await.unwrap_err();
+        let err = ingest.create(&record, vec![f], &Origin::PUBLISHED).await.unwrap_err();
         assert!(matches!(&err, Error::Invalid(e) if e.field() == Some("subject")), "{err}");
         assert_eq!(count_objects(dir.path()), 0);
     }
@@ -241,9 +272,9 @@ mod tests {
         let record =
             ImportRecord::from_json(r#"{"title":"Bài 1","subject":"toan","resource_type":"bai-tap"}"#).unwrap();
         let a = ingest.stage_file("a.pdf", chunks(b"%PDF-1.4 same"), 100).await.unwrap();
-        let m1 = ingest.create(&record, vec![a]).await.unwrap();
+        let m1 = ingest.create(&record, vec![a], &Origin::PUBLISHED).await.unwrap();
         let b = ingest.stage_file("b.pdf", chunks(b"%PDF-1.4 same"), 100).await.unwrap();
-        let m2 = ingest.create(&record, vec![b]).await.unwrap();
+        let m2 = ingest.create(&record, vec![b], &Origin::PUBLISHED).await.unwrap();
         assert_eq!(m1.files[0].object_key, m2.files[0].object_key);
         assert_eq!(m2.files[0].name, "b.pdf");
         assert_eq!(count_objects(dir.path()), 1);

@@ -14,7 +14,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::{Error, Ingest, Result, StagedFile};
+use crate::{Error, Ingest, Origin, Result, StagedFile};
 
 /// A checksum the client sent for the bytes of one request (tus checksum extension).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +98,7 @@ impl Ingest {
         body: S,
         checksum: Option<Checksum>,
         ttl: Duration,
+        origin: &Origin,
     ) -> Result<Appended>
     where
         S: Stream<Item = Result<Bytes, E>>,
@@ -170,7 +171,7 @@ impl Ingest {
         let Some(record) = upload.record.as_deref().map(ImportRecord::from_json).transpose()? else {
             return Ok(Appended { upload, material: None, error: None });
         };
-        match self.complete_upload(id, &record).await {
+        match self.complete_upload(id, &record, origin).await {
             Ok(material) => Ok(Appended { upload: self.upload(id).await?, material: Some(material), error: None }),
             Err(e) => {
                 self.db.finish_upload(id, None, Some(e.to_string())).await?;
@@ -180,7 +181,7 @@ impl Ingest {
     }
 
     /// Makes the material of a completed upload with `record` as its metadata.
-    pub async fn complete_upload(&self, id: Uuid, record: &ImportRecord) -> Result<Material> {
+    pub async fn complete_upload(&self, id: Uuid, record: &ImportRecord, origin: &Origin) -> Result<Material> {
         let upload = self.upload(id).await?;
         if !upload.is_complete() {
             return Err(Error::UploadIncomplete { offset: upload.offset, length: upload.length });
@@ -199,7 +200,7 @@ impl Ingest {
             .try_flatten();
         let name = upload.file_name.clone().unwrap_or_else(|| "tep".into());
         let staged: StagedFile = self.stage_file(&name, parts, u64::MAX).await?;
-        let material = self.create(record, vec![staged]).await?;
+        let material = self.create(record, vec![staged], origin).await?;
         self.db.finish_upload(id, Some(material.id), None).await?;
         self.remove_parts(&upload).await;
         Ok(material)

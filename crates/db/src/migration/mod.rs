@@ -7,6 +7,7 @@ mod m20261125_000001_initial;
 mod m20261126_000002_search_log;
 mod m20261126_000003_uploads;
 mod m20261202_000004_derivations;
+mod m20261203_000005_accounts;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_search_log::Migration),
             Box::new(m20261126_000003_uploads::Migration),
             Box::new(m20261202_000004_derivations::Migration),
+            Box::new(m20261203_000005_accounts::Migration),
         ]
     }
 }

@@ -21,6 +21,17 @@ pub struct Data {
 }
 
 impl Data {
+    /// Creates an account with `hoclieu user add` (password on standard input).
+    pub fn user(&self, username: &str, role: &str, password: &str, extra: &[&str]) {
+        use std::io::Write;
+        let mut c = self.command(&["user", "add", "--username", username, "--role", role]);
+        c.args(extra).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
     pub fn new() -> Data {
         Data { dir: tempfile::tempdir().unwrap(), env: Vec::new() }
     }
@@ -136,6 +147,15 @@ impl Server {
 
     pub fn delete(&self, path: &str, token: &str) -> Response {
         agent().delete(&self.url(path)).header("Authorization", &format!("Bearer {token}")).call().unwrap()
+    }
+
+    /// Any method, with headers and a body (empty: none).
+    pub fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        let mut builder = ureq::http::Request::builder().method(method).uri(self.url(path));
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        agent().run(builder.body(body.to_vec()).unwrap()).unwrap()
     }
 
     /// POSTs a raw body.

@@ -1,0 +1,267 @@
+//! Who may do what: roles, the curation workflow (draft → submitted → published or rejected;
+//! published → withdrawn) and the one policy every entry point asks.
+//!
+//! **Architecture invariant:** visibility and permissions are decided here and nowhere else.
+//! The API asks [`Principal::can_read`] and [`Principal::can`]; the index holds published
+//! materials only, so search, suggest and facet counts never see anything else.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Scope;
+use crate::material::Status;
+
+/// A signed-in person's role. Anonymous visitors are teachers too (they search, preview and
+/// download published materials).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Teacher,
+    Curator,
+    Reviewer,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Teacher, Role::Curator, Role::Reviewer, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Teacher => "teacher",
+            Role::Curator => "curator",
+            Role::Reviewer => "reviewer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+/// A workflow step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    /// The author sends a draft (or a rejected material, edited) for review.
+    Submit,
+    /// A reviewer publishes a submitted material (or republishes a withdrawn one).
+    Approve,
+    /// A reviewer sends a submitted material back to its author, with a reason.
+    Reject,
+    /// A reviewer or admin hides a published material, with a reason; it is kept.
+    Withdraw,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Submit => "submit",
+            Step::Approve => "approve",
+            Step::Reject => "reject",
+            Step::Withdraw => "withdraw",
+        }
+    }
+
+    /// The status a material in `from` moves to, or `None` when the step does not apply.
+    pub fn apply(self, from: Status) -> Option<Status> {
+        use Status::*;
+        match (self, from) {
+            (Step::Submit, Draft | Rejected) => Some(Submitted),
+            (Step::Approve, Submitted | Withdrawn) => Some(Published),
+            (Step::Reject, Submitted) => Some(Rejected),
+            (Step::Withdraw, Published) => Some(Withdrawn),
+            _ => None,
+        }
+    }
+
+    /// Whether the step needs a reason (shown to the author, kept in the audit log).
+    pub fn needs_reason(self) -> bool {
+        matches!(self, Step::Reject | Step::Withdraw)
+    }
+}
+
+/// A signed-in person, as the policy needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub id: Uuid,
+    pub role: Role,
+    /// For reviewers: the subjects and provinces they review (empty: all).
+    pub review_subjects: Vec<String>,
+    pub review_provinces: Vec<String>,
+}
+
+/// An API key, as the policy needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub id: Uuid,
+    pub scopes: Vec<Scope>,
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Anonymous,
+    Person(Person),
+    Key(Key),
+}
+
+/// What the policy needs to know of a material.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub status: Status,
+    pub author: Option<Uuid>,
+    pub subject: &'a str,
+    pub province: Option<&'a str>,
+}
+
+impl Principal {
+    fn person(&self) -> Option<&Person> {
+        match self {
+            Principal::Person(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    fn has_scope(&self, scope: Scope) -> bool {
+        matches!(self, Principal::Key(k) if crate::auth::grants(&k.scopes, scope))
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.person().is_some_and(|p| p.role == Role::Admin) || self.has_scope(Scope::Admin)
+    }
+
+    /// Whether this principal reviews materials like `m` (role and scope).
+    pub fn reviews(&self, m: &Facts) -> bool {
+        if self.is_admin() || self.has_scope(Scope::Review) {
+            return true;
+        }
+        let Some(p) = self.person().filter(|p| p.role == Role::Reviewer) else { return false };
+        let subject_ok = p.review_subjects.is_empty() || p.review_subjects.iter().any(|s| s == m.subject);
+        let province_ok =
+            p.review_provinces.is_empty() || m.province.is_some_and(|v| p.review_provinces.iter().any(|s| s == v));
+        subject_ok && province_ok
+    }
+
+    fn is_author(&self, m: &Facts) -> bool {
+        self.person().is_some_and(|p| Some(p.id) == m.author)
+    }
+
+    /// Published materials are for everyone; anything else only for its author, the reviewers
+    /// whose scope covers it, and admins.
+    pub fn can_read(&self, m: &Facts) -> bool {
+        m.status == Status::Published || self.is_author(m) || self.reviews(m)
+    }
+
+    /// Whether this principal may create materials.
+    pub fn can_create(&self) -> bool {
+        self.person().is_some_and(|p| p.role >= Role::Curator) || self.has_scope(Scope::Write)
+    }
+
+    /// Whether what this principal creates is published at once: admins and keys with the
+    /// `admin` scope (bulk imports by an administrator), as before the workflow existed.
+    pub fn publishes_directly(&self) -> bool {
+        self.is_admin()
+    }
+
+    /// Whether this principal may edit the material's metadata and files now.
+    pub fn can_edit(&self, m: &Facts) -> bool {
+        self.is_admin() || (self.is_author(m) && matches!(m.status, Status::Draft | Status::Rejected))
+    }
+
+    /// Whether this principal may take `step` on the material (its status aside).
+    pub fn can(&self, step: Step, m: &Facts) -> bool {
+        match step {
+            Step::Submit => self.is_author(m) || self.is_admin(),
+            Step::Approve | Step::Reject | Step::Withdraw => self.reviews(m) && !self.is_author_only_reviewer(m),
+        }
+    }
+
+    /// Reviewers do not approve their own work (admins may).
+    fn is_author_only_reviewer(&self, m: &Facts) -> bool {
+        self.is_author(m) && !self.is_admin()
+    }
+
+    /// The user or key id, for the audit log.
+    pub fn actor(&self) -> (&'static str, Option<Uuid>) {
+        match self {
+            Principal::Anonymous => ("anonymous", None),
+            Principal::Person(p) => ("user", Some(p.id)),
+            Principal::Key(k) => ("api_key", Some(k.id)),
+        }
+    }
+}
+
+/// Passwords: at least 10 characters, not only digits; checked before hashing.
+pub fn check_password(password: &str) -> Result<(), &'static str> {
+    if password.chars().count() < 10 {
+        return Err("the password must have at least 10 characters");
+    }
+    if password.chars().all(|c| c.is_ascii_digit()) {
+        return Err("the password must not be only digits");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(role: Role, subjects: &[&str]) -> Principal {
+        Principal::Person(Person {
+            id: Uuid::from_u128(role as u128 + 1),
+            role,
+            review_subjects: subjects.iter().map(|s| s.to_string()).collect(),
+            review_provinces: vec![],
+        })
+    }
+
+    #[test]
+    fn steps_follow_the_workflow() {
+        use Status::*;
+        assert_eq!(Step::Submit.apply(Draft), Some(Submitted));
+        assert_eq!(Step::Submit.apply(Rejected), Some(Submitted));
+        assert_eq!(Step::Approve.apply(Submitted), Some(Published));
+        assert_eq!(Step::Reject.apply(Submitted), Some(Rejected));
+        assert_eq!(Step::Withdraw.apply(Published), Some(Withdrawn));
+        assert_eq!(Step::Approve.apply(Draft), None, "a draft must be submitted first");
+        assert_eq!(Step::Reject.apply(Published), None);
+        assert_eq!(Step::Submit.apply(Published), None);
+    }
+
+    #[test]
+    fn visibility_and_permissions() {
+        let author = Principal::Person(Person {
+            id: Uuid::from_u128(99),
+            role: Role::Curator,
+            review_subjects: vec![],
+            review_provinces: vec![],
+        });
+        let draft = Facts { status: Status::Draft, author: Some(Uuid::from_u128(99)), subject: "toan", province: None };
+        let published = Facts { status: Status::Published, ..draft };
+        let math_reviewer = person(Role::Reviewer, &["toan"]);
+        let physics_reviewer = person(Role::Reviewer, &["vat-li"]);
+        let key = |scopes: &[Scope]| Principal::Key(Key { id: Uuid::nil(), scopes: scopes.to_vec() });
+
+        assert!(Principal::Anonymous.can_read(&published));
+        assert!(!Principal::Anonymous.can_read(&draft));
+        assert!(author.can_read(&draft) && author.can_edit(&draft) && author.can(Step::Submit, &draft));
+        assert!(!author.can_edit(&published), "a published material changes through review");
+        assert!(!author.can(Step::Approve, &draft), "no self-approval");
+        assert!(math_reviewer.can_read(&draft) && math_reviewer.can(Step::Approve, &draft));
+        assert!(!physics_reviewer.can_read(&draft) && !physics_reviewer.can(Step::Approve, &draft));
+        assert!(person(Role::Admin, &[]).can(Step::Withdraw, &published));
+        assert!(!person(Role::Teacher, &[]).can_create());
+        assert!(key(&[Scope::Write]).can_create() && !key(&[Scope::Write]).publishes_directly());
+        assert!(!key(&[Scope::Read]).can_read(&draft));
+        assert!(key(&[Scope::Review]).can(Step::Reject, &draft));
+        assert!(key(&[Scope::Admin]).publishes_directly());
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(check_password("ngắn").is_err());
+        assert!(check_password("0123456789").is_err());
+        assert!(check_password("mật khẩu đủ dài").is_ok());
+    }
+}
