@@ -128,6 +128,113 @@ pub async fn change_password(req: HttpRequest, body: web::Bytes, app: Data) -> R
     Ok(HttpResponse::NoContent().cookie(session_cookie(&req, String::new(), None)).finish())
 }
 
+/// `PUT /api/v1/materials/{id}`: new metadata (the import object without `files`) for a draft or
+/// rejected material by its author, or any material by an admin.
+pub async fn edit(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    app: Data,
+) -> Result<HttpResponse, ApiError> {
+    let caller = auth::caller(&req, &app).await?;
+    let id = parse_id(&path, "material")?;
+    let material = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
+    if !caller.principal.can_read(&material.facts()) {
+        return Err(ApiError::not_found("material"));
+    }
+    let propose = caller.principal.can_propose(&material.facts());
+    if !propose && !caller.principal.can_edit(&material.facts()) {
+        return Err(caller.refuse("edit this material now (drafts and rejected materials are edited by their authors)"));
+    }
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("invalid_json", "the body is not UTF-8"))?;
+    let record = hoclieu_domain::ImportRecord::from_json(text)?;
+    if record.files.is_some() {
+        return Err(
+            ApiError::bad_request("unknown_field", "files cannot be changed by editing metadata").with_field("files")
+        );
+    }
+    let meta = record.validate(&app.vocab, !material.files.is_empty())?;
+    if propose {
+        // A published material changes through review: this is a proposed version.
+        let version = app.db.propose_version(id, &meta, &caller.actor).await?;
+        return Ok(HttpResponse::Accepted().json(version_view(&version, &app)));
+    }
+    let updated =
+        app.db.update_metadata(id, &meta, &caller.actor).await?.ok_or_else(|| ApiError::not_found("material"))?;
+    app.index_wake.notify_one();
+    Ok(HttpResponse::Ok().json(MaterialView::new(updated, &app.vocab)))
+}
+
+fn version_view(v: &hoclieu_db::Version, app: &App) -> serde_json::Value {
+    json!({
+        "number": v.number, "status": v.status, "reason": v.reason, "author": v.author,
+        "created_at": v.created_at, "updated_at": v.updated_at,
+        "title": v.meta.title, "description": v.meta.description,
+        "subject": {"code": v.meta.subject, "label": app.vocab.subjects.label(&v.meta.subject)},
+        "grade": v.meta.grade, "series": v.meta.series, "resource_type": v.meta.resource_type,
+        "chapter": v.meta.chapter, "lesson": v.meta.lesson, "keywords": v.meta.keywords,
+    })
+}
+
+/// `GET /api/v1/materials/{id}/versions`: earlier and proposed versions. Proposals are shown
+/// to those who may act on them (the author, reviewers, admins).
+pub async fn versions(req: HttpRequest, path: web::Path<String>, app: Data) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path, "material")?;
+    let caller = auth::reader(&req, &app).await?;
+    let material = crate::handlers::visible_material(&req, &app, id).await?;
+    let facts = material.facts();
+    let insider = caller.principal.can_propose(&facts) || caller.principal.reviews(&facts);
+    let items: Vec<_> = app
+        .db
+        .versions(id)
+        .await?
+        .iter()
+        .filter(|v| insider || matches!(v.status.as_str(), "published" | "previous"))
+        .map(|v| version_view(v, &app))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"current": material.version, "versions": items})))
+}
+
+/// `POST /api/v1/materials/{id}/versions/{number}/{submit|approve|reject}`.
+pub async fn version_step(
+    req: HttpRequest,
+    path: web::Path<(String, u32, String)>,
+    body: web::Bytes,
+    app: Data,
+) -> Result<HttpResponse, ApiError> {
+    let caller = auth::caller(&req, &app).await?;
+    let id = parse_id(&path.0, "material")?;
+    let step = match path.2.as_str() {
+        "submit" => Step::Submit,
+        "approve" => Step::Approve,
+        "reject" => Step::Reject,
+        _ => return Err(ApiError::not_found("resource")),
+    };
+    let material = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
+    let version = app.db.version(id, path.1).await?.ok_or_else(|| ApiError::not_found("version"))?;
+    let facts = material.facts();
+    if !(caller.principal.can_propose(&facts) || caller.principal.reviews(&facts)) {
+        return Err(ApiError::not_found("version"));
+    }
+    if !caller.principal.can_on_version(step, &facts, version.author) {
+        return Err(caller.refuse(&format!("{} this version", step.as_str())));
+    }
+    let request: StepRequest = if body.is_empty() { StepRequest::default() } else { json_body(&body)? };
+    let reason = request.reason.map(|r| hoclieu_domain::text::clean(&r, true)).filter(|r| !r.is_empty());
+    if step.needs_reason() && reason.is_none() {
+        return Err(ApiError::bad_request("missing_field", format!("a reason is needed to {}", step.as_str()))
+            .with_field("reason"));
+    }
+    let version = app
+        .db
+        .take_version_step(id, path.1, step, reason.as_deref(), &caller.actor)
+        .await?
+        .ok_or_else(|| ApiError::not_found("version"))?;
+    app.index_wake.notify_one();
+    Ok(HttpResponse::Ok().json(version_view(&version, &app)))
+}
+
 #[derive(Deserialize, Default)]
 struct StepRequest {
     #[serde(default)]
@@ -349,7 +456,7 @@ pub async fn keys(req: HttpRequest, app: Data) -> Result<HttpResponse, ApiError>
         .list_api_keys()
         .await?
         .into_iter()
-        .map(|k| json!({"id": k.id, "name": k.name, "prefix": k.prefix, "scopes": k.scopes, "created_at": k.created_at, "last_used_at": k.last_used_at, "revoked_at": k.revoked_at}))
+        .map(|k| json!({"id": k.id, "name": k.name, "prefix": k.prefix, "scopes": k.scopes, "organization": k.organization, "created_at": k.created_at, "last_used_at": k.last_used_at, "revoked_at": k.revoked_at}))
         .collect();
     Ok(HttpResponse::Ok().json(json!({"keys": keys})))
 }
@@ -358,6 +465,8 @@ pub async fn keys(req: HttpRequest, app: Data) -> Result<HttpResponse, ApiError>
 struct KeyRequest {
     name: String,
     scopes: Vec<String>,
+    #[serde(default)]
+    organization: Option<String>,
 }
 
 /// `POST /api/v1/keys` (admins): the token is in this answer only.
@@ -380,7 +489,8 @@ pub async fn create_key(req: HttpRequest, body: web::Bytes, app: Data) -> Result
             ApiError::bad_request("missing_field", "a key needs a name and at least one scope").with_field("name")
         );
     }
-    let (key, token) = app.db.create_api_key(&name, &scopes).await?;
+    let organization = r.organization.map(|o| hoclieu_domain::text::clean(&o, false)).filter(|o| !o.is_empty());
+    let (key, token) = app.db.create_api_key(&name, &scopes, organization.as_deref()).await?;
     app.db
         .audit(
             &caller.actor,

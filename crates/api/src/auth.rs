@@ -66,7 +66,11 @@ pub async fn caller(req: &HttpRequest, app: &App) -> Result<Caller, ApiError> {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the API key is unknown or revoked"));
         };
         let actor = Actor { kind: "api_key".into(), id: Some(key.id), name: Some(key.name.clone()), ip };
-        return Ok(Caller { principal: Principal::Key(Key { id: key.id, scopes: key.scopes }), session: None, actor });
+        return Ok(Caller {
+            principal: Principal::Key(Key { id: key.id, scopes: key.scopes, organization: key.organization }),
+            session: None,
+            actor,
+        });
     }
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         let idle = chrono::Duration::from_std(app.settings.session_idle).unwrap_or(chrono::Duration::hours(2));

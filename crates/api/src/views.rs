@@ -89,6 +89,8 @@ pub struct MaterialView {
     /// Why it was rejected or withdrawn (shown only to those who may see such a material).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
+    /// The number of the published version (see `GET …/versions`).
+    pub version: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub files: Vec<FileView>,
@@ -147,6 +149,7 @@ impl MaterialView {
             url: meta.url,
             status: m.status.as_str(),
             status_reason: m.status_reason,
+            version: m.version,
             created_at: m.created_at,
             updated_at: m.updated_at,
             counts: Counts { downloads: m.downloads, files: files.len() },

@@ -19,6 +19,7 @@ pub struct ApiKey {
     pub name: String,
     pub prefix: String,
     pub scopes: Vec<Scope>,
+    pub organization: Option<String>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -39,6 +40,7 @@ fn to_key(m: api_key::Model) -> Result<ApiKey> {
         name: m.name,
         prefix: m.prefix,
         scopes,
+        organization: m.organization,
         created_at: m.created_at,
         last_used_at: m.last_used_at,
         revoked_at: m.revoked_at,
@@ -47,7 +49,12 @@ fn to_key(m: api_key::Model) -> Result<ApiKey> {
 
 impl Db {
     /// Creates a key; returns it and its token (the only time the token is available).
-    pub async fn create_api_key(&self, name: &str, scopes: &[Scope]) -> Result<(ApiKey, String)> {
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        scopes: &[Scope],
+        organization: Option<&str>,
+    ) -> Result<(ApiKey, String)> {
         let mut random = [0u8; 32];
         getrandom::fill(&mut random).map_err(|e| Error::Corrupt(format!("no randomness available: {e}")))?;
         let token = format!("{TOKEN_PREFIX}{}", hex::encode(random));
@@ -60,6 +67,7 @@ impl Db {
             prefix: Set(token[..TOKEN_PREFIX.len() + 8].to_owned()),
             token_hash: Set(hash(&token)),
             scopes: Set(names.join(" ")),
+            organization: Set(organization.map(str::to_owned)),
             created_at: Set(Utc::now()),
             last_used_at: Set(None),
             revoked_at: Set(None),

@@ -235,6 +235,7 @@ impl Db {
                 missing.into_iter().map(|h| (h.clone(), kinds.get(&h).copied().unwrap_or(PreviewKind::None))).collect();
             queued += blobs.len() as u64;
             let txn = self.conn.begin().await?;
+            lock_change_sequence(&txn).await?;
             queue_derivations(&txn, &blobs, Utc::now()).await?;
             txn.commit().await?;
         }

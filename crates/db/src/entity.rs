@@ -34,6 +34,8 @@ pub mod material {
         pub author_id: Option<Uuid>,
         /// Why it was rejected or withdrawn (shown to the author).
         pub status_reason: Option<String>,
+        /// The number of the published version (1 until an edit is approved).
+        pub version: i32,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }
@@ -113,6 +115,8 @@ pub mod api_key {
         pub token_hash: String,
         /// Space-separated scopes.
         pub scopes: String,
+        /// The organisation the key acts for: its uploads carry it.
+        pub organization: Option<String>,
         pub created_at: DateTimeUtc,
         pub last_used_at: Option<DateTimeUtc>,
         pub revoked_at: Option<DateTimeUtc>,
@@ -294,6 +298,31 @@ pub mod audit {
         /// JSON object.
         pub details: String,
         pub ip: Option<String>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod material_version {
+    use sea_orm::entity::prelude::*;
+
+    /// A proposed edit of a published material (draft, submitted, rejected), the version now
+    /// published, or an earlier one kept (previous).
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "material_versions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub material_id: Uuid,
+        pub number: i32,
+        pub status: String,
+        /// JSON of `hoclieu_domain::MaterialMeta`.
+        pub meta: String,
+        pub reason: Option<String>,
+        pub author_id: Option<Uuid>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -18,6 +18,7 @@ mod materials;
 mod migration;
 mod search_log;
 mod uploads;
+mod versions;
 mod workflow;
 
 use std::time::Duration;
@@ -32,6 +33,7 @@ pub use jobs::{Job, JobCounts};
 pub use materials::{BlobInfo, Change, MaterialWrite, NewFile, OnExisting, Outcome, Written};
 pub use search_log::{QueryCount, SearchLogEntry};
 pub use uploads::{NewUpload, Upload, UploadPart};
+pub use versions::Version;
 pub use workflow::{Actor, AuditEntry};
 
 /// The db crate's error type.
@@ -168,11 +170,15 @@ impl Db {
     }
 }
 
-/// Serialises writers of the change sequence on PostgreSQL until the transaction ends, so
-/// sequence numbers commit in order. SQLite already has a single writer.
+/// Serialises writers of the change sequence until the transaction ends, so sequence numbers
+/// commit in order: an advisory lock on PostgreSQL; on SQLite, the write lock taken at once (a
+/// statement that writes nothing), so a transaction that reads before it writes waits for
+/// other writers instead of failing with SQLITE_BUSY_SNAPSHOT when it upgrades.
 async fn lock_change_sequence(txn: &impl ConnectionTrait) -> Result<()> {
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_raw(Statement::from_string(DbBackend::Postgres, "SELECT pg_advisory_xact_lock(7261001)")).await?;
-    }
+    let sql = match txn.get_database_backend() {
+        DbBackend::Postgres => "SELECT pg_advisory_xact_lock(7261001)",
+        _ => "DELETE FROM changes WHERE 0 = 1",
+    };
+    txn.execute_raw(Statement::from_string(txn.get_database_backend(), sql)).await?;
     Ok(())
 }

@@ -93,7 +93,7 @@ fn parse_list(text: &str, what: &str) -> Result<Vec<String>> {
     serde_json::from_str(text).map_err(|e| Error::Corrupt(format!("{what}: {e}")))
 }
 
-fn meta_of(m: &material::Model) -> Result<MaterialMeta> {
+pub(crate) fn meta_of(m: &material::Model) -> Result<MaterialMeta> {
     Ok(MaterialMeta {
         external_id: m.external_id.clone(),
         title: m.title.clone(),
@@ -145,6 +145,7 @@ fn active_model(
         status: only_new(item.status.as_str().to_owned()),
         author_id: if new { Set(item.author) } else { sea_orm::ActiveValue::NotSet },
         status_reason: if new { Set(None) } else { sea_orm::ActiveValue::NotSet },
+        version: if new { Set(1) } else { sea_orm::ActiveValue::NotSet },
         downloads: match created {
             Some(_) => sea_orm::ActiveValue::NotSet,
             None => Set(0),
@@ -575,6 +576,7 @@ fn to_material(
         status,
         status_reason: m.status_reason.clone(),
         author: m.author_id,
+        version: u32::try_from(m.version).unwrap_or(1),
         downloads: u64::try_from(m.downloads).unwrap_or(0),
         created_at: m.created_at,
         updated_at: m.updated_at,
@@ -632,6 +634,7 @@ impl Db {
     /// Forgets a blob no file uses; returns whether it did (a file may have started using it).
     pub async fn delete_unused_blob(&self, sha256: &str) -> Result<bool> {
         let txn = self.conn.begin().await?;
+        lock_change_sequence(&txn).await?;
         let in_use =
             material_file::Entity::find().filter(material_file::Column::Sha256.eq(sha256)).count(&txn).await? > 0;
         if in_use {

@@ -144,6 +144,50 @@ impl Db {
         self.material(id).await
     }
 
+    /// Replaces a material's metadata (its files stay), with a change for the index and an
+    /// audit record. The external id cannot change. `None` when the material does not exist.
+    pub async fn update_metadata(
+        &self,
+        id: Uuid,
+        meta: &hoclieu_domain::MaterialMeta,
+        actor: &Actor,
+    ) -> Result<Option<Material>> {
+        let txn = self.conn.begin().await?;
+        lock_change_sequence(&txn).await?;
+        let Some(row) = material::Entity::find_by_id(id).one(&txn).await? else { return Ok(None) };
+        if meta.external_id.is_some() && meta.external_id != row.external_id {
+            return Err(Error::Conflict("the external id of a material cannot change".into()));
+        }
+        let now = Utc::now();
+        let json = |v: &[String]| serde_json::to_string(v).expect("a list of strings serialises");
+        let model = material::ActiveModel {
+            id: Set(id),
+            title: Set(meta.title.clone()),
+            description: Set(meta.description.clone()),
+            subject: Set(meta.subject.clone()),
+            grade: Set(meta.grade.map(i16::from)),
+            series: Set(meta.series.clone()),
+            resource_type: Set(meta.resource_type.clone()),
+            chapter: Set(meta.chapter.clone()),
+            lesson: Set(meta.lesson.clone()),
+            keywords: Set(json(&meta.keywords)),
+            authors: Set(json(&meta.authors)),
+            organization: Set(meta.organization.clone()),
+            province: Set(meta.province.clone()),
+            license: Set(meta.license.clone()),
+            language: Set(meta.language.clone()),
+            url: Set(meta.url.clone()),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        material::Entity::update(model).exec(&txn).await?;
+        append_changes_for(&txn, &[id], now).await?;
+        let details = serde_json::json!({"before": row.title, "after": meta.title});
+        append_audit(&txn, actor, "material.edit", ("material", Some(id.to_string())), details).await?;
+        txn.commit().await?;
+        self.material(id).await
+    }
+
     /// Materials in `status`, oldest first (the review queue), optionally of one subject or
     /// province.
     pub async fn materials_in_status(

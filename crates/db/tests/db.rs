@@ -215,8 +215,11 @@ async fn deletes_downloads_and_paging() {
 #[tokio::test]
 async fn api_keys_authenticate_until_revoked() {
     on_every_backend!(|b| {
-        let (key, token) =
-            b.db.create_api_key("LMS Sở GD Hà Nội", &[Scope::Write, Scope::Read, Scope::Write]).await.unwrap();
+        let (key, token) = b
+            .db
+            .create_api_key("LMS Sở GD Hà Nội", &[Scope::Write, Scope::Read, Scope::Write], Some("Sở GD&ĐT Hà Nội"))
+            .await
+            .unwrap();
         assert!(token.starts_with("hl_") && token.len() == 67);
         assert_eq!(key.scopes, vec![Scope::Read, Scope::Write]);
         assert!(token.starts_with(&key.prefix));

@@ -366,6 +366,8 @@ pub struct Material {
     pub status_reason: Option<String>,
     /// The account that created it (none for imports and API keys).
     pub author: Option<Uuid>,
+    /// The number of the published version (1 until an edit is approved).
+    pub version: u32,
     pub downloads: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

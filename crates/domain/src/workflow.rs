@@ -96,6 +96,8 @@ pub struct Person {
 pub struct Key {
     pub id: Uuid,
     pub scopes: Vec<Scope>,
+    /// The organisation the key acts for, if bound to one.
+    pub organization: Option<String>,
 }
 
 /// Who is asking.
@@ -177,6 +179,22 @@ impl Principal {
         }
     }
 
+    /// Whether this principal may propose a new version of a published material: its author
+    /// and admins. The published version stays until the proposal is approved.
+    pub fn can_propose(&self, m: &Facts) -> bool {
+        m.status == Status::Published && (self.is_author(m) || self.is_admin())
+    }
+
+    /// Whether this principal may take `step` on a proposed version by `proposer`.
+    pub fn can_on_version(&self, step: Step, m: &Facts, proposer: Option<Uuid>) -> bool {
+        let proposed_by_me = self.person().is_some_and(|p| Some(p.id) == proposer);
+        match step {
+            Step::Submit => proposed_by_me || self.is_admin(),
+            Step::Approve | Step::Reject => self.reviews(m) && (!proposed_by_me || self.is_admin()),
+            Step::Withdraw => false,
+        }
+    }
+
     /// Reviewers do not approve their own work (admins may).
     fn is_author_only_reviewer(&self, m: &Facts) -> bool {
         self.is_author(m) && !self.is_admin()
@@ -241,7 +259,8 @@ mod tests {
         let published = Facts { status: Status::Published, ..draft };
         let math_reviewer = person(Role::Reviewer, &["toan"]);
         let physics_reviewer = person(Role::Reviewer, &["vat-li"]);
-        let key = |scopes: &[Scope]| Principal::Key(Key { id: Uuid::nil(), scopes: scopes.to_vec() });
+        let key =
+            |scopes: &[Scope]| Principal::Key(Key { id: Uuid::nil(), scopes: scopes.to_vec(), organization: None });
 
         assert!(Principal::Anonymous.can_read(&published));
         assert!(!Principal::Anonymous.can_read(&draft));

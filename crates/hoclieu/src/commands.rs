@@ -312,13 +312,28 @@ pub fn check_config(g: &Global, config: Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn apikey_create(g: &Global, config: Config, name: &str, scopes: &[Scope]) -> Result<ExitCode> {
+pub async fn apikey_create(
+    g: &Global,
+    config: Config,
+    name: &str,
+    scopes: &[Scope],
+    organization: Option<&str>,
+) -> Result<ExitCode> {
     let name = hoclieu_domain::text::clean(name, false);
     if name.is_empty() {
         return Err(Error::Message("--name must not be empty".into()));
     }
     let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
-    let (key, token) = db.create_api_key(&name, scopes).await?;
+    let organization = organization.map(|o| hoclieu_domain::text::clean(o, false)).filter(|o| !o.is_empty());
+    let (key, token) = db.create_api_key(&name, scopes, organization.as_deref()).await?;
+    let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+    db.audit(
+        &hoclieu_db::Actor::cli(),
+        "api_key.create",
+        ("api_key", Some(key.id.to_string())),
+        serde_json::json!({"name": name, "scopes": scope_names, "organization": organization}),
+    )
+    .await?;
     let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
     eprintln!(
         "Created API key {} ({:?}, scopes: {}). The token is shown only now:",
@@ -356,6 +371,8 @@ pub async fn apikey_list(g: &Global, config: Config) -> Result<ExitCode> {
 pub async fn apikey_revoke(g: &Global, config: Config, id: uuid::Uuid) -> Result<ExitCode> {
     let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
     if db.revoke_api_key(id).await? {
+        db.audit(&hoclieu_db::Actor::cli(), "api_key.revoke", ("api_key", Some(id.to_string())), serde_json::json!({}))
+            .await?;
         println!("Revoked API key {id}.");
         Ok(ExitCode::SUCCESS)
     } else {

@@ -193,6 +193,9 @@ enum ApikeyCommand {
         /// Scopes: read, write, review, admin (repeat the option for several).
         #[arg(long = "scope", default_value = "read", value_parser = parse_scope)]
         scopes: Vec<hoclieu_domain::Scope>,
+        /// Bind the key to an organisation: materials it uploads carry this organisation.
+        #[arg(long)]
+        organization: Option<String>,
     },
     /// List keys (never their tokens).
     List,
@@ -227,8 +230,8 @@ fn main() -> ExitCode {
                 commands::verify(g, config, repair, !no_hash, grace_minutes).await
             }
             Command::CheckConfig => commands::check_config(g, config),
-            Command::Apikey { command: ApikeyCommand::Create { name, scopes } } => {
-                commands::apikey_create(g, config, &name, &scopes).await
+            Command::Apikey { command: ApikeyCommand::Create { name, scopes, organization } } => {
+                commands::apikey_create(g, config, &name, &scopes, organization.as_deref()).await
             }
             Command::User { command: UserCommand::Add(add) } => commands::user_add(g, config, add).await,
             Command::User { command: UserCommand::List } => commands::user_list(g, config).await,

@@ -57,14 +57,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// How a new material enters the workflow: a draft of its author, or published at once
 /// (administrators' imports and uploads). The API decides from the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     pub status: hoclieu_domain::Status,
     pub author: Option<uuid::Uuid>,
+    /// Set for keys bound to an organisation: materials they create carry it.
+    pub organization: Option<String>,
 }
 
 impl Origin {
-    pub const PUBLISHED: Origin = Origin { status: hoclieu_domain::Status::Published, author: None };
+    pub const PUBLISHED: Origin =
+        Origin { status: hoclieu_domain::Status::Published, author: None, organization: None };
 
     /// What a material created by `principal` starts as.
     pub fn of(principal: &hoclieu_domain::Principal) -> Origin {
@@ -77,7 +80,11 @@ impl Origin {
         } else {
             hoclieu_domain::Status::Draft
         };
-        Origin { status, author }
+        let organization = match principal {
+            hoclieu_domain::Principal::Key(k) => k.organization.clone(),
+            _ => None,
+        };
+        Origin { status, author, organization }
     }
 }
 
@@ -188,7 +195,20 @@ impl Ingest {
             )
             .into());
         }
-        let meta = record.validate(&self.vocab, !files.is_empty())?;
+        let mut meta = record.validate(&self.vocab, !files.is_empty())?;
+        if let Some(org) = &origin.organization {
+            match &meta.organization {
+                Some(given) if given != org => {
+                    return Err(hoclieu_domain::Error::invalid(
+                        "organization",
+                        hoclieu_domain::error::codes::INVALID_VALUE,
+                        format!("this API key uploads for {org:?} only"),
+                    )
+                    .into());
+                }
+                _ => meta.organization = Some(org.clone()),
+            }
+        }
         let write = MaterialWrite {
             meta,
             files: files.iter().map(|f| f.0.clone()).collect(),

@@ -66,11 +66,50 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager.alter_table(Table::alter().table("materials").add_column(uuid_null("author_id")).to_owned()).await?;
+        manager.alter_table(Table::alter().table("api_keys").add_column(text_null("organization")).to_owned()).await?;
         manager
             .alter_table(Table::alter().table("materials").add_column(text_null("status_reason")).to_owned())
             .await?;
         manager
+            .alter_table(Table::alter().table("materials").add_column(integer("version").default(1)).to_owned())
+            .await?;
+        manager
             .create_index(Index::create().name("materials_status").table("materials").col("status").to_owned())
+            .await?;
+        // Edits of published materials: proposed versions under review, and earlier versions
+        // kept when a newer one is approved.
+        manager
+            .create_table(
+                Table::create()
+                    .table("material_versions")
+                    .col(uuid("id").primary_key())
+                    .col(uuid("material_id"))
+                    .col(integer("number"))
+                    .col(string("status"))
+                    .col(text("meta"))
+                    .col(text_null("reason"))
+                    .col(uuid_null("author_id"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone("updated_at"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("material_versions", "material_id")
+                            .to("materials", "id")
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("material_versions_number")
+                    .table("material_versions")
+                    .col("material_id")
+                    .col("number")
+                    .unique()
+                    .to_owned(),
+            )
             .await?;
         Ok(())
     }
