@@ -77,6 +77,7 @@ fn results(r: &SearchResponse, v: &Vocabularies) -> String {
 
 /// `GET /`: the search page.
 pub async fn search(req: HttpRequest, app: web::Data<App>) -> Result<HttpResponse, ApiError> {
+    crate::auth::reader(&req, &app).await?;
     let params = SearchParams::parse(req.query_string(), &app.vocab)?;
     let response = app.index.search(&params.request)?;
     let v = &app.vocab;

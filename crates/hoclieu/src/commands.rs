@@ -165,6 +165,13 @@ pub async fn import(g: &Global, config: Config, file: &Path, index_after: bool) 
         .await?;
     pb.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
+    db.audit(
+        &hoclieu_db::Actor::cli(),
+        "material.import",
+        ("file", Some(file.display().to_string())),
+        serde_json::json!({"lines": report.lines, "created": report.created, "updated": report.updated, "failed": report.errors.len()}),
+    )
+    .await?;
     for e in report.errors.iter().take(ERRORS_SHOWN) {
         eprintln!("{}: {e}", file.display());
     }

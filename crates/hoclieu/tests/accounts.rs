@@ -163,6 +163,30 @@ fn every_endpoint_against_every_caller() {
         ("GET", "/api/v1/audit".into(), Value::Null, &["admin", "admin key"]),
         (
             "GET",
+            format!("{material}/versions"),
+            Value::Null,
+            &["author", "math reviewer", "admin", "review key", "admin key"],
+        ),
+        (
+            "GET",
+            format!("{material}/files/{}/preview", draft["files"][0]["id"].as_str().unwrap()),
+            Value::Null,
+            &["author", "math reviewer", "admin", "review key", "admin key"],
+        ),
+        (
+            "GET",
+            format!("/tai-lieu/{id}"),
+            Value::Null,
+            &["author", "math reviewer", "admin", "review key", "admin key"],
+        ),
+        (
+            "GET",
+            format!("{material}/files/{}/download", draft["files"][0]["id"].as_str().unwrap()),
+            Value::Null,
+            &["author", "math reviewer", "admin", "review key", "admin key"],
+        ),
+        (
+            "GET",
             "/api/v1/me/materials".into(),
             Value::Null,
             &["teacher", "author", "other curator", "math reviewer", "physics reviewer", "admin"],
@@ -173,6 +197,8 @@ fn every_endpoint_against_every_caller() {
             Value::Null,
             &["teacher", "author", "other curator", "math reviewer", "physics reviewer", "admin"],
         ),
+        // Last: it ends the teacher's session.
+        ("POST", format!("/api/v1/users/{teacher_id}/disable"), Value::Null, &["admin", "admin key"]),
     ];
     for (method, path, body, allowed) in &table {
         for (name, who) in &callers {
@@ -369,6 +395,7 @@ fn a_deployment_may_require_sign_in_for_reads() {
     assert_eq!(call(&server, &Who::Key(&read), "GET", "/api/v1/search?q=toan", &Value::Null).0, 200);
     assert_eq!(server.json("/api/v1/suggest?q=to").0, 401);
     assert_eq!(server.json("/healthz").0, 200, "health stays open");
+    assert_eq!(server.get("/").status(), 401, "the search page too");
 }
 
 #[test]
