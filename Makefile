@@ -7,6 +7,12 @@ NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 TOOLS := $(CURDIR)/target/tools
 S3S_FS := $(shell command -v s3s-fs 2>/dev/null || echo $(HOME)/.cargo/bin/s3s-fs)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The browser test (crates/hoclieu/tests/browser.rs): Debian's Chromium, driven by playwright-core
+# (tests/browser, npm) under node.
+CHROMIUM ?= /usr/bin/chromium
+NODE := $(shell command -v node 2>/dev/null)
+TEST_ENV := HOCLIEU_TEST_S3S_FS=$(S3S_FS) HOCLIEU_TEST_PYTHON=$(TOOLS)/venv/bin/python \
+	HOCLIEU_TEST_NODE=$(NODE) HOCLIEU_TEST_CHROMIUM=$(CHROMIUM)
 # Preview converters (Debian): LibreOffice (Office → PDF), pdftoppm, ffmpeg/ffprobe, and fonts
 # with Vietnamese coverage so converted pages do not show boxes.
 CONVERTERS := poppler-utils ffmpeg libreoffice-writer-nogui libreoffice-impress-nogui libreoffice-calc-nogui \
@@ -24,10 +30,15 @@ run: ## build (release) and serve on http://127.0.0.1:8080 with embedded default
 build: ## build the release binary (target/release/hoclieu)
 	$(CARGO) build --release --locked -p hoclieu
 
-tools: converters ## install what the tests use: s3s-fs (an S3 server, via cargo), tuspy (a tus client, via pip), the converters
+tools: converters ## install what the tests use: s3s-fs (an S3 server, via cargo), tuspy (a tus client, via pip), the converters, chromium (apt) and playwright-core (npm; needs node 20+)
 	@test -x "$(S3S_FS)" || $(CARGO) install s3s-fs --version 0.14.1 --features binary --locked
 	@test -x $(TOOLS)/venv/bin/python || python3 -m venv $(TOOLS)/venv
 	@$(TOOLS)/venv/bin/python -c "import tusclient" 2>/dev/null || $(TOOLS)/venv/bin/pip install --quiet tuspy==1.1.0
+	@if [ -x $(CHROMIUM) ]; then :; else \
+		echo "installing chromium fonts-noto-core"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-noto-core; \
+	fi
+	@test -d tests/browser/node_modules/playwright-core || npm ci --silent --prefix tests/browser
 
 converters: ## install the preview converters (Debian packages) unless they are present
 	@if command -v soffice >/dev/null && command -v pdftoppm >/dev/null && command -v ffmpeg >/dev/null \
@@ -38,9 +49,9 @@ converters: ## install the preview converters (Debian packages) unless they are 
 
 test: tools ## run the whole test suite (needs PostgreSQL on 127.0.0.1:5432; see README)
 ifeq ($(NEXTEST),yes)
-	HOCLIEU_TEST_S3S_FS=$(S3S_FS) HOCLIEU_TEST_PYTHON=$(TOOLS)/venv/bin/python $(CARGO) nextest run --workspace --locked --no-fail-fast
+	$(TEST_ENV) $(CARGO) nextest run --workspace --locked --no-fail-fast
 else
-	HOCLIEU_TEST_S3S_FS=$(S3S_FS) HOCLIEU_TEST_PYTHON=$(TOOLS)/venv/bin/python $(CARGO) test --workspace --locked --no-fail-fast
+	$(TEST_ENV) $(CARGO) test --workspace --locked --no-fail-fast
 endif
 
 eval: ## search quality: nDCG@10, Success@10, Recall@10 per query variant beside a naive baseline

@@ -40,10 +40,17 @@ fn session_cookie(req: &HttpRequest, value: String, max_age: Option<std::time::D
     c
 }
 
-/// `POST /api/v1/auth/login`: `{"login", "password"}` → a new session (cookie) and its CSRF token.
-pub async fn login(req: HttpRequest, body: web::Bytes, app: Data) -> Result<HttpResponse, ApiError> {
-    let request: LoginRequest = json_body(&body)?;
-    let ip = auth::client_ip(&req).and_then(|a| a.parse().ok());
+/// A successful sign-in: the session cookie to set and the session's CSRF token.
+pub struct SignedIn {
+    pub cookie: Cookie<'static>,
+    pub user: hoclieu_db::User,
+    pub csrf: String,
+}
+
+/// Checks a password (throttled per address and per account), ends the browser's old session and
+/// starts a new one (no session fixation). Shared by the API and the sign-in page.
+pub async fn sign_in(req: &HttpRequest, app: &App, login: &str, password: &str) -> Result<SignedIn, ApiError> {
+    let ip = auth::client_ip(req).and_then(|a| a.parse().ok());
     if !app.logins.allowed(ip) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -51,7 +58,7 @@ pub async fn login(req: HttpRequest, body: web::Bytes, app: Data) -> Result<Http
             "too many failed sign-ins from this address; wait 15 minutes",
         ));
     }
-    let user = match app.db.check_login(&request.login, &request.password).await? {
+    let user = match app.db.check_login(login, password).await? {
         Login::Ok(user) => user,
         Login::Locked(until) => {
             app.logins.failed(ip);
@@ -66,7 +73,6 @@ pub async fn login(req: HttpRequest, body: web::Bytes, app: Data) -> Result<Http
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password"));
         }
     };
-    // A fresh session on every sign-in (the old one, if any, ends): no session fixation.
     if let Some(old) = req.cookie(SESSION_COOKIE) {
         app.db.end_session(old.value()).await?;
     }
@@ -79,23 +85,33 @@ pub async fn login(req: HttpRequest, body: web::Bytes, app: Data) -> Result<Http
         kind: "user".into(),
         id: Some(user.id),
         name: Some(user.username.clone()),
-        ip: auth::client_ip(&req),
+        ip: auth::client_ip(req),
     };
     app.db.audit(&actor, "auth.login", ("user", Some(user.id.to_string())), json!({})).await?;
-    Ok(HttpResponse::Ok()
-        .cookie(session_cookie(&req, token, Some(lifetime)))
-        .json(json!({"user": user, "csrf_token": csrf})))
+    Ok(SignedIn { cookie: session_cookie(req, token, Some(lifetime)), user, csrf })
+}
+
+/// Ends the browser's session, if any; returns the cookie that clears it.
+pub async fn sign_out(req: &HttpRequest, app: &App) -> Result<Cookie<'static>, ApiError> {
+    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+        app.db.end_session(cookie.value()).await?;
+    }
+    Ok(session_cookie(req, String::new(), None))
+}
+
+/// `POST /api/v1/auth/login`: `{"login", "password"}` → a new session (cookie) and its CSRF token.
+pub async fn login(req: HttpRequest, body: web::Bytes, app: Data) -> Result<HttpResponse, ApiError> {
+    let request: LoginRequest = json_body(&body)?;
+    let signed = sign_in(&req, &app, &request.login, &request.password).await?;
+    Ok(HttpResponse::Ok().cookie(signed.cookie).json(json!({"user": signed.user, "csrf_token": signed.csrf})))
 }
 
 /// `POST /api/v1/auth/logout`.
 pub async fn logout(req: HttpRequest, app: Data) -> Result<HttpResponse, ApiError> {
     let caller = auth::caller(&req, &app).await?;
-    if caller.session.is_some()
-        && let Some(cookie) = req.cookie(SESSION_COOKIE)
-    {
-        app.db.end_session(cookie.value()).await?;
-    }
-    Ok(HttpResponse::NoContent().cookie(session_cookie(&req, String::new(), None)).finish())
+    let cookie =
+        if caller.session.is_some() { sign_out(&req, &app).await? } else { session_cookie(&req, String::new(), None) };
+    Ok(HttpResponse::NoContent().cookie(cookie).finish())
 }
 
 /// `GET /api/v1/auth/me`: the signed-in account and the session's CSRF token.
@@ -128,8 +144,31 @@ pub async fn change_password(req: HttpRequest, body: web::Bytes, app: Data) -> R
     Ok(HttpResponse::NoContent().cookie(session_cookie(&req, String::new(), None)).finish())
 }
 
-/// `PUT /api/v1/materials/{id}`: new metadata (the import object without `files`) for a draft or
-/// rejected material by its author, or any material by an admin.
+/// Who may change a material and how: `Ok(true)` proposes a version (published materials),
+/// `Ok(false)` edits in place (drafts and rejected materials, by their authors).
+fn edit_mode(caller: &auth::Caller, material: &hoclieu_domain::Material) -> Result<bool, ApiError> {
+    let facts = material.facts();
+    if !caller.principal.can_read(&facts) {
+        return Err(ApiError::not_found("material"));
+    }
+    let propose = caller.principal.can_propose(&facts);
+    if !propose && !caller.principal.can_edit(&facts) {
+        return Err(caller.refuse("edit this material now (drafts and rejected materials are edited by their authors)"));
+    }
+    Ok(propose)
+}
+
+fn edited_response(edited: hoclieu_ingest::Edited, id: Uuid, app: &App) -> HttpResponse {
+    app.index_wake.notify_one();
+    app.job_wake.notify_one();
+    match edited {
+        hoclieu_ingest::Edited::Proposed(v) => HttpResponse::Accepted().json(version_view(&v, id, app)),
+        hoclieu_ingest::Edited::InPlace(m) => HttpResponse::Ok().json(MaterialView::new(m, &app.vocab)),
+    }
+}
+
+/// `PUT /api/v1/materials/{id}`: new metadata (JSON). Drafts change in place; a published
+/// material gets a proposed version that goes through review.
 pub async fn edit(
     req: HttpRequest,
     path: web::Path<String>,
@@ -139,35 +178,90 @@ pub async fn edit(
     let caller = auth::caller(&req, &app).await?;
     let id = parse_id(&path, "material")?;
     let material = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
-    if !caller.principal.can_read(&material.facts()) {
-        return Err(ApiError::not_found("material"));
-    }
-    let propose = caller.principal.can_propose(&material.facts());
-    if !propose && !caller.principal.can_edit(&material.facts()) {
-        return Err(caller.refuse("edit this material now (drafts and rejected materials are edited by their authors)"));
-    }
+    let propose = edit_mode(&caller, &material)?;
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("invalid_json", "the body is not UTF-8"))?;
     let record = hoclieu_domain::ImportRecord::from_json(text)?;
     if record.files.is_some() {
-        return Err(
-            ApiError::bad_request("unknown_field", "files cannot be changed by editing metadata").with_field("files")
-        );
+        return Err(ApiError::bad_request(
+            "unknown_field",
+            "files are not part of the metadata: send them to POST /api/v1/materials/{id}/versions",
+        )
+        .with_field("files"));
     }
     let meta = record.validate(&app.vocab, !material.files.is_empty())?;
-    if propose {
-        // A published material changes through review: this is a proposed version.
-        let version = app.db.propose_version(id, &meta, &caller.actor).await?;
-        return Ok(HttpResponse::Accepted().json(version_view(&version, &app)));
-    }
-    let updated =
-        app.db.update_metadata(id, &meta, &caller.actor).await?.ok_or_else(|| ApiError::not_found("material"))?;
-    app.index_wake.notify_one();
-    Ok(HttpResponse::Ok().json(MaterialView::new(updated, &app.vocab)))
+    let edited = app.ingest.edit(id, &meta, None, propose, &caller.actor).await?;
+    Ok(edited_response(edited, id, &app))
 }
 
-fn version_view(v: &hoclieu_db::Version, app: &App) -> serde_json::Value {
+/// `POST /api/v1/materials/{id}/versions`: a new version as a multipart upload, with new files
+/// (`file` parts, which replace the set of files) and/or new metadata (a `metadata` part; without
+/// it the metadata stays). Drafts change in place; a published material gets a proposed version.
+pub async fn new_version(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: actix_multipart::Multipart,
+    app: Data,
+) -> Result<HttpResponse, ApiError> {
+    let caller = auth::caller(&req, &app).await?;
+    let id = parse_id(&path, "material")?;
+    let material = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
+    let propose = edit_mode(&caller, &material)?;
+    let (record, files) = crate::upload::read_any(&req, body, &app).await?;
+    let meta = match version_meta(record, &files, &material, propose, &app).await {
+        Ok(meta) => meta,
+        Err(e) => {
+            app.ingest.discard(&files).await;
+            return Err(e);
+        }
+    };
+    let files = (!files.is_empty()).then_some(files);
+    let edited = app.ingest.edit(id, &meta, files, propose, &caller.actor).await?;
+    Ok(edited_response(edited, id, &app))
+}
+
+/// The metadata of a new version: as sent, or else that of the open proposal or the material.
+async fn version_meta(
+    record: Option<hoclieu_domain::ImportRecord>,
+    files: &[hoclieu_ingest::StagedFile],
+    material: &hoclieu_domain::Material,
+    propose: bool,
+    app: &App,
+) -> Result<hoclieu_domain::MaterialMeta, ApiError> {
+    let has_files = !files.is_empty() || !material.files.is_empty();
+    match record {
+        Some(r) if r.files.is_some() => Err(ApiError::bad_request(
+            "unknown_field",
+            "send files as `file` parts of the request, not in the metadata",
+        )
+        .with_field("files")),
+        Some(r) => Ok(r.validate(&app.vocab, has_files)?),
+        None if files.is_empty() => {
+            Err(ApiError::bad_request("missing_field", "a new version needs `file` parts, a `metadata` part or both")
+                .with_field("file"))
+        }
+        None if propose => {
+            let open =
+                app.db.versions(material.id).await?.into_iter().find(|v| v.status == "draft" || v.status == "rejected");
+            Ok(open.map(|v| v.meta).unwrap_or_else(|| material.meta.clone()))
+        }
+        None => Ok(material.meta.clone()),
+    }
+}
+
+fn version_view(v: &hoclieu_db::Version, material: Uuid, app: &App) -> serde_json::Value {
+    let files: Vec<_> = v
+        .files
+        .iter()
+        .map(|f| {
+            json!({
+                "id": f.id, "name": f.name, "media_type": f.media_type, "size": f.size, "sha256": f.sha256,
+                "download_url": format!("/api/v1/materials/{material}/versions/{}/files/{}/download", v.number, f.id),
+            })
+        })
+        .collect();
     json!({
+        "files": files,
         "number": v.number, "status": v.status, "reason": v.reason, "author": v.author,
         "created_at": v.created_at, "updated_at": v.updated_at,
         "title": v.meta.title, "description": v.meta.description,
@@ -191,7 +285,7 @@ pub async fn versions(req: HttpRequest, path: web::Path<String>, app: Data) -> R
         .await?
         .iter()
         .filter(|v| insider || matches!(v.status.as_str(), "published" | "previous"))
-        .map(|v| version_view(v, &app))
+        .map(|v| version_view(v, id, &app))
         .collect();
     Ok(HttpResponse::Ok().json(json!({"current": material.version, "versions": items})))
 }
@@ -232,7 +326,7 @@ pub async fn version_step(
         .await?
         .ok_or_else(|| ApiError::not_found("version"))?;
     app.index_wake.notify_one();
-    Ok(HttpResponse::Ok().json(version_view(&version, &app)))
+    Ok(HttpResponse::Ok().json(version_view(&version, id, &app)))
 }
 
 #[derive(Deserialize, Default)]
@@ -250,14 +344,27 @@ pub async fn step(
 ) -> Result<HttpResponse, ApiError> {
     let caller = auth::caller(&req, &app).await?;
     let id = parse_id(&path.0, "material")?;
-    let step = match path.1.as_str() {
+    let request: StepRequest = if body.is_empty() { StepRequest::default() } else { json_body(&body)? };
+    let material = take_step(&caller, &app, id, &path.1, request.reason).await?;
+    Ok(HttpResponse::Ok().json(MaterialView::new(material, &app.vocab)))
+}
+
+/// A workflow step on a material by `caller` (the API and the web pages): `step` is submit,
+/// approve, reject or withdraw; rejecting and withdrawing need a reason.
+pub async fn take_step(
+    caller: &auth::Caller,
+    app: &App,
+    id: Uuid,
+    step: &str,
+    reason: Option<String>,
+) -> Result<hoclieu_domain::Material, ApiError> {
+    let step = match step {
         "submit" => Step::Submit,
         "approve" => Step::Approve,
         "reject" => Step::Reject,
         "withdraw" => Step::Withdraw,
         _ => return Err(ApiError::not_found("resource")),
     };
-    let request: StepRequest = if body.is_empty() { StepRequest::default() } else { json_body(&body)? };
     let material = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
     // Nothing is revealed about materials the caller may not see.
     if !caller.principal.can_read(&material.facts()) {
@@ -266,7 +373,7 @@ pub async fn step(
     if !caller.principal.can(step, &material.facts()) {
         return Err(caller.refuse(&format!("{} this material", step.as_str())));
     }
-    let reason = request.reason.map(|r| hoclieu_domain::text::clean(&r, true)).filter(|r| !r.is_empty());
+    let reason = reason.map(|r| hoclieu_domain::text::clean(&r, true)).filter(|r| !r.is_empty());
     if step.needs_reason() && reason.is_none() {
         return Err(ApiError::bad_request("missing_field", format!("a reason is needed to {}", step.as_str()))
             .with_field("reason"));
@@ -277,7 +384,7 @@ pub async fn step(
         .await?
         .ok_or_else(|| ApiError::not_found("material"))?;
     app.index_wake.notify_one();
-    Ok(HttpResponse::Ok().json(MaterialView::new(material, &app.vocab)))
+    Ok(material)
 }
 
 /// `GET /api/v1/review/queue?status=submitted&subject=&province=`: what the caller reviews.
@@ -285,25 +392,38 @@ pub async fn review_queue(req: HttpRequest, app: Data) -> Result<HttpResponse, A
     let caller = auth::caller(&req, &app).await?;
     let query: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
     let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
-    let status = match get("status") {
+    let (status, found) = review_items(&caller, &app, get("status"), get("subject"), get("province")).await?;
+    let items: Vec<_> = found.into_iter().map(|m| MaterialView::new(m, &app.vocab)).collect();
+    Ok(HttpResponse::Ok().json(json!({"status": status.as_str(), "total": items.len(), "items": items})))
+}
+
+/// What `caller` reviews in a status (submitted by default), oldest first, optionally of one
+/// subject or province.
+pub async fn review_items(
+    caller: &auth::Caller,
+    app: &App,
+    status: Option<&str>,
+    subject: Option<&str>,
+    province: Option<&str>,
+) -> Result<(Status, Vec<hoclieu_domain::Material>), ApiError> {
+    let status = match status {
         Some(s) => Status::parse(s).ok_or_else(|| {
             ApiError::bad_request("invalid_value", format!("unknown status {s:?}")).with_field("status")
         })?,
         None => Status::Submitted,
     };
-    let reviewer = matches!(&caller.principal, hoclieu_domain::Principal::Person(p) if p.role >= Role::Reviewer)
-        || caller.principal.is_admin()
-        || matches!(&caller.principal, hoclieu_domain::Principal::Key(k) if hoclieu_domain::auth::grants(&k.scopes, Scope::Review));
-    if !reviewer {
+    if !is_reviewer(&caller.principal) {
         return Err(caller.refuse("see the review queue"));
     }
-    let found = app.db.materials_in_status(status, get("subject"), get("province"), 200).await?;
-    let items: Vec<_> = found
-        .into_iter()
-        .filter(|m| caller.principal.reviews(&m.facts()))
-        .map(|m| MaterialView::new(m, &app.vocab))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"status": status.as_str(), "total": items.len(), "items": items})))
+    let found = app.db.materials_in_status(status, subject, province, 200).await?;
+    Ok((status, found.into_iter().filter(|m| caller.principal.reviews(&m.facts())).collect()))
+}
+
+/// Reviewers, administrators and `review` keys see a review queue.
+pub fn is_reviewer(p: &hoclieu_domain::Principal) -> bool {
+    matches!(p, hoclieu_domain::Principal::Person(person) if person.role >= Role::Reviewer)
+        || p.is_admin()
+        || matches!(p, hoclieu_domain::Principal::Key(k) if hoclieu_domain::auth::grants(&k.scopes, Scope::Review))
 }
 
 /// `GET /api/v1/me/materials`: the signed-in author's materials in every state.
@@ -399,12 +519,12 @@ pub async fn create_user(req: HttpRequest, body: web::Bytes, app: Data) -> Resul
 }
 
 #[derive(Deserialize)]
-struct RoleRequest {
-    role: String,
+pub struct RoleRequest {
+    pub role: String,
     #[serde(default)]
-    review_subjects: Vec<String>,
+    pub review_subjects: Vec<String>,
     #[serde(default)]
-    review_provinces: Vec<String>,
+    pub review_provinces: Vec<String>,
 }
 
 /// `POST /api/v1/users/{id}/role` (admins).
@@ -415,9 +535,19 @@ pub async fn set_role(
     app: Data,
 ) -> Result<HttpResponse, ApiError> {
     let caller = auth::caller(&req, &app).await?;
-    require_admin(&caller, "change roles")?;
     let id = parse_id(&path, "user")?;
     let r: RoleRequest = json_body(&body)?;
+    Ok(HttpResponse::Ok().json(change_role(&caller, &app, id, r).await?))
+}
+
+/// An administrator changes an account's role (and a reviewer's subjects and provinces).
+pub async fn change_role(
+    caller: &auth::Caller,
+    app: &App,
+    id: Uuid,
+    r: RoleRequest,
+) -> Result<Option<hoclieu_db::User>, ApiError> {
+    require_admin(caller, "change roles")?;
     let role = Role::parse(&r.role).ok_or_else(|| {
         ApiError::bad_request("invalid_value", format!("unknown role {:?}", r.role)).with_field("role")
     })?;
@@ -432,7 +562,7 @@ pub async fn set_role(
             json!({"role": role, "subjects": r.review_subjects, "provinces": r.review_provinces}),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(app.db.user(id).await?))
+    Ok(app.db.user(id).await?)
 }
 
 /// `POST /api/v1/users/{id}/disable` (admins).
@@ -462,18 +592,28 @@ pub async fn keys(req: HttpRequest, app: Data) -> Result<HttpResponse, ApiError>
 }
 
 #[derive(Deserialize)]
-struct KeyRequest {
-    name: String,
-    scopes: Vec<String>,
+pub struct KeyRequest {
+    pub name: String,
+    pub scopes: Vec<String>,
     #[serde(default)]
-    organization: Option<String>,
+    pub organization: Option<String>,
 }
 
 /// `POST /api/v1/keys` (admins): the token is in this answer only.
 pub async fn create_key(req: HttpRequest, body: web::Bytes, app: Data) -> Result<HttpResponse, ApiError> {
     let caller = auth::caller(&req, &app).await?;
-    require_admin(&caller, "create API keys")?;
     let r: KeyRequest = json_body(&body)?;
+    let (key, token) = issue_key(&caller, &app, r).await?;
+    Ok(HttpResponse::Created().json(json!({"id": key.id, "name": key.name, "scopes": key.scopes, "token": token})))
+}
+
+/// An administrator creates an API key; returns it with its token (shown once).
+pub async fn issue_key(
+    caller: &auth::Caller,
+    app: &App,
+    r: KeyRequest,
+) -> Result<(hoclieu_db::ApiKey, String), ApiError> {
+    require_admin(caller, "create API keys")?;
     let scopes = r
         .scopes
         .iter()
@@ -499,17 +639,45 @@ pub async fn create_key(req: HttpRequest, body: web::Bytes, app: Data) -> Result
             json!({"name": name, "scopes": scopes}),
         )
         .await?;
-    Ok(HttpResponse::Created().json(json!({"id": key.id, "name": key.name, "scopes": key.scopes, "token": token})))
+    Ok((key, token))
 }
 
 /// `DELETE /api/v1/keys/{id}` (admins).
 pub async fn revoke_key(req: HttpRequest, path: web::Path<String>, app: Data) -> Result<HttpResponse, ApiError> {
     let caller = auth::caller(&req, &app).await?;
-    require_admin(&caller, "revoke API keys")?;
     let id: Uuid = parse_id(&path, "API key")?;
+    revoke(&caller, &app, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// An administrator revokes an API key.
+pub async fn revoke(caller: &auth::Caller, app: &App, id: Uuid) -> Result<(), ApiError> {
+    require_admin(caller, "revoke API keys")?;
     if !app.db.revoke_api_key(id).await? {
         return Err(ApiError::not_found("API key"));
     }
     app.db.audit(&caller.actor, "api_key.revoke", ("api_key", Some(id.to_string())), json!({})).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
+}
+
+/// `GET /api/v1/materials/{id}/versions/{number}/files/{file}/download`: a file of a version.
+/// Published and earlier versions are read like the material; proposals only by those who may
+/// act on them.
+pub async fn version_download(
+    req: HttpRequest,
+    path: web::Path<(String, u32, String)>,
+    app: Data,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path.0, "file")?;
+    let file_id = parse_id(&path.2, "file")?;
+    let caller = auth::reader(&req, &app).await?;
+    let material = crate::handlers::visible_material(&req, &app, id).await.map_err(|_| ApiError::not_found("file"))?;
+    let version = app.db.version(id, path.1).await?.ok_or_else(|| ApiError::not_found("file"))?;
+    let facts = material.facts();
+    let insider = caller.principal.can_propose(&facts) || caller.principal.reviews(&facts);
+    if !insider && !matches!(version.status.as_str(), "published" | "previous") {
+        return Err(ApiError::not_found("file"));
+    }
+    let file = app.db.version_file(id, path.1, file_id).await?.ok_or_else(|| ApiError::not_found("file"))?;
+    crate::download::respond(&req, &app, file, None).await
 }

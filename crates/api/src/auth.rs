@@ -60,6 +60,16 @@ pub fn client_ip(req: &HttpRequest) -> Option<String> {
 /// Identifies the caller. A bad key or an expired session is an error (401), not anonymity:
 /// a client that meant to authenticate learns it failed.
 pub async fn caller(req: &HttpRequest, app: &App) -> Result<Caller, ApiError> {
+    let csrf = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    identify(req, app, csrf).await
+}
+
+/// The caller of a web form: the CSRF token comes in the form's `csrf` field.
+pub async fn form_caller(req: &HttpRequest, app: &App, csrf: &str) -> Result<Caller, ApiError> {
+    identify(req, app, Some(csrf)).await
+}
+
+async fn identify(req: &HttpRequest, app: &App, csrf: Option<&str>) -> Result<Caller, ApiError> {
     let ip = client_ip(req);
     if let Some(token) = bearer(req) {
         let Some(key) = app.db.authenticate(token).await? else {
@@ -82,7 +92,6 @@ pub async fn caller(req: &HttpRequest, app: &App) -> Result<Caller, ApiError> {
             ));
         };
         let unsafe_method = !matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
-        let csrf = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
         if unsafe_method && csrf != Some(session.csrf.as_str()) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,

@@ -102,13 +102,19 @@ pub fn content_disposition(name: &str) -> String {
 /// The response to a download request: the file, a range of it, 304 or 416.
 /// `inline` (`?inline=1`, for video and audio players) asks the browser to show the file rather
 /// than save it.
-pub async fn respond(req: &HttpRequest, app: &App, material: Uuid, file_id: Uuid) -> Result<HttpResponse, ApiError> {
+/// Downloads of current files count towards their material's popularity (`count_for`); those of
+/// earlier or proposed versions do not.
+pub async fn respond(
+    req: &HttpRequest,
+    app: &App,
+    file: hoclieu_domain::StoredFile,
+    count_for: Option<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let inline = req.query_string().split('&').any(|p| p == "inline=1");
     let disposition = |name: &str| {
         let d = content_disposition(name);
         if inline { d.replacen("attachment", "inline", 1) } else { d }
     };
-    let file = app.db.file(material, file_id).await?.ok_or_else(|| ApiError::not_found("file"))?;
     let etag = format!("\"{}\"", file.sha256);
     let headers = req.headers();
     let header_str = |name| headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
@@ -134,7 +140,7 @@ pub async fn respond(req: &HttpRequest, app: &App, material: Uuid, file_id: Uuid
         let disposition = disposition(&file.name);
         if let Some(url) = app.storage.presigned_download(&file.object_key, ttl, &disposition, &file.media_type).await?
         {
-            if req.method() == actix_web::http::Method::GET {
+            if let Some(material) = count_for.filter(|_| req.method() == actix_web::http::Method::GET) {
                 app.downloads.add(material);
             }
             // The URL expires: caches must not keep the redirect.
@@ -145,7 +151,7 @@ pub async fn respond(req: &HttpRequest, app: &App, material: Uuid, file_id: Uuid
         }
     }
     let body = if file.size == 0 { None } else { Some(app.storage.read(&file.object_key, range.clone()).await?) };
-    if counts {
+    if let Some(material) = count_for.filter(|_| counts) {
         app.downloads.add(material);
     }
     let mut response = HttpResponse::build(status);

@@ -160,7 +160,8 @@ pub async fn download(
     let material = parse_id(&path.0, "file")?;
     let file = parse_id(&path.1, "file")?;
     visible_material(&req, &app, material).await.map_err(|_| ApiError::not_found("file"))?;
-    download::respond(&req, &app, material, file).await
+    let file = app.db.file(material, file).await?.ok_or_else(|| ApiError::not_found("file"))?;
+    download::respond(&req, &app, file, Some(material)).await
 }
 
 pub async fn preview(req: HttpRequest, path: web::Path<(String, String)>, app: Data) -> Result<HttpResponse, ApiError> {

@@ -72,7 +72,7 @@ async fn file_and_derivation(
     Ok((file, derivation))
 }
 
-fn image_url(material: Uuid, file: Uuid, name: &str) -> String {
+pub(crate) fn image_url(material: Uuid, file: Uuid, name: &str) -> String {
     format!("/api/v1/materials/{material}/files/{file}/preview/{name}")
 }
 
@@ -219,7 +219,7 @@ async fn render_on_request(app: &App, file: &StoredFile, derivation: &Derivation
     Ok(())
 }
 
-fn encode_path(path: &str) -> String {
+pub(crate) fn encode_path(path: &str) -> String {
     path.split('/')
         .map(|p| percent_encoding::utf8_percent_encode(p, percent_encoding::NON_ALPHANUMERIC).to_string())
         .collect::<Vec<_>>()

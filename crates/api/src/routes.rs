@@ -5,8 +5,22 @@ use actix_web::web;
 use crate::{accounts, handlers, pages, tus};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Web pages (Vietnamese paths).
     cfg.route("/", web::get().to(pages::search))
         .route("/tai-lieu/{id}", web::get().to(pages::material))
+        .route("/dang-nhap", web::get().to(pages::sign_in_form))
+        .route("/dang-nhap", web::post().to(pages::sign_in_submit))
+        .route("/dang-xuat", web::post().to(pages::sign_out))
+        .route("/tai-len", web::get().to(pages::upload_form))
+        .route("/cua-toi", web::get().to(pages::mine))
+        .route("/hoc-lieu/{id}/buoc", web::post().to(pages::take_step))
+        .route("/tham-dinh", web::get().to(pages::review_queue))
+        .route("/tham-dinh/{id}", web::get().to(pages::review_material))
+        .route("/quan-tri", web::get().to(pages::admin))
+        .route("/quan-tri/nguoi-dung/{id}/vai-tro", web::post().to(pages::admin_role))
+        .route("/quan-tri/khoa", web::post().to(pages::admin_key))
+        .route("/quan-tri/khoa/{id}/thu-hoi", web::post().to(pages::admin_revoke))
+        .route("/static/{name}", web::get().to(pages::static_file))
         // Packages run their own scripts: a path of their own, sandboxed (see preview.rs).
         .route("/goi/{material}/{file}/{path:.*}", web::get().to(handlers::package_entry))
         .route("/healthz", web::get().to(handlers::healthz))
@@ -43,6 +57,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/materials/{id}", web::delete().to(handlers::delete_material))
                 .route("/materials/{id}", web::put().to(accounts::edit))
                 .route("/materials/{id}/versions", web::get().to(accounts::versions))
+                .route("/materials/{id}/versions", web::post().to(accounts::new_version))
+                .route(
+                    "/materials/{id}/versions/{number}/files/{file_id}/download",
+                    web::get().to(accounts::version_download),
+                )
                 .route("/materials/{id}/versions/{number}/{step}", web::post().to(accounts::version_step))
                 .route("/materials/{id}/{step}", web::post().to(accounts::step))
                 .route("/materials/{id}/files/{file_id}/download", web::get().to(handlers::download))

@@ -22,8 +22,28 @@ fn too_large(limit: u64) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("uploads are limited to {limit} bytes"))
 }
 
-/// Reads the parts of an upload. On error every file already staged is discarded.
+/// Reads the parts of an upload, which must have metadata. On error every file already staged
+/// is discarded.
 pub async fn read(req: &HttpRequest, body: Multipart, app: &App) -> Result<(ImportRecord, Vec<StagedFile>), ApiError> {
+    match read_any(req, body, app).await? {
+        (Some(record), files) => Ok((record, files)),
+        (None, files) => {
+            app.ingest.discard(&files).await;
+            Err(ApiError::bad_request(
+                codes::MISSING_FIELD,
+                "the request needs a `metadata` part with the material's JSON",
+            )
+            .with_field("metadata"))
+        }
+    }
+}
+
+/// Reads the parts of an upload whose metadata part is optional (an edit).
+pub async fn read_any(
+    req: &HttpRequest,
+    body: Multipart,
+    app: &App,
+) -> Result<(Option<ImportRecord>, Vec<StagedFile>), ApiError> {
     let limit = app.settings.max_upload_bytes;
     // Refuse before reading a byte when the client announces too much.
     let announced = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -45,7 +65,7 @@ async fn read_parts(
     app: &App,
     limit: u64,
     files: &mut Vec<StagedFile>,
-) -> Result<ImportRecord, ApiError> {
+) -> Result<Option<ImportRecord>, ApiError> {
     let mut record = None;
     let mut used = 0u64;
     while let Some(part) = body.next().await {
@@ -94,8 +114,5 @@ async fn read_parts(
             }
         }
     }
-    record.ok_or_else(|| {
-        ApiError::bad_request(codes::MISSING_FIELD, "the request needs a `metadata` part with the material's JSON")
-            .with_field("metadata")
-    })
+    Ok(record)
 }

@@ -327,3 +327,26 @@ pub mod material_version {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod version_file {
+    use sea_orm::entity::prelude::*;
+
+    /// A file of a version (see `material_version`); `file_id` is the file's id in every version
+    /// that carries it.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "version_files")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub version_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub file_id: Uuid,
+        pub position: i32,
+        pub name: String,
+        pub media_type: String,
+        pub sha256: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -33,7 +33,7 @@ pub use jobs::{Job, JobCounts};
 pub use materials::{BlobInfo, Change, MaterialWrite, NewFile, OnExisting, Outcome, Written};
 pub use search_log::{QueryCount, SearchLogEntry};
 pub use uploads::{NewUpload, Upload, UploadPart};
-pub use versions::Version;
+pub use versions::{Version, VersionFile};
 pub use workflow::{Actor, AuditEntry};
 
 /// The db crate's error type.

@@ -6,13 +6,13 @@ use chrono::Utc;
 use hoclieu_domain::{Material, MaterialMeta, PreviewKind, Status, StoredFile};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, ExprTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
 
 use crate::derivations::{queue_derivations, states_of};
-use crate::entity::{blob, change, material, material_file};
+use crate::entity::{blob, change, material, material_file, version_file};
 use crate::{CHUNK, Db, Error, Result, lock_change_sequence};
 
 /// A file to attach to a material: its bytes are already durable in object storage.
@@ -174,6 +174,68 @@ fn file_rows(material_id: Uuid, files: &[NewFile], now: chrono::DateTime<Utc>) -
         .collect()
 }
 
+/// Records the blobs of newly stored files: identical bytes are stored once. Inserts what is
+/// new, then reads back which object each hash points at; returns our objects that lost (to be
+/// deleted once the transaction commits). New blobs get a derivation job.
+pub(crate) async fn register_blobs<'a>(
+    txn: &DatabaseTransaction,
+    files: impl IntoIterator<Item = &'a NewFile>,
+    now: chrono::DateTime<Utc>,
+) -> Result<Vec<String>> {
+    let files: Vec<&NewFile> = files.into_iter().collect();
+    let mut redundant = Vec::new();
+    let mut blobs: HashMap<&str, &NewFile> = HashMap::new();
+    for f in &files {
+        blobs.entry(f.sha256.as_str()).or_insert(f);
+    }
+    let hashes: Vec<&str> = blobs.keys().copied().collect();
+    for chunk in hashes.chunks(CHUNK) {
+        let rows = chunk.iter().map(|h| {
+            let f = blobs[h];
+            blob::ActiveModel {
+                sha256: Set(f.sha256.clone()),
+                size: Set(f.size as i64),
+                object_key: Set(f.object_key.clone()),
+                created_at: Set(now),
+            }
+        });
+        blob::Entity::insert_many(rows)
+            .on_conflict(OnConflict::column(blob::Column::Sha256).do_nothing().to_owned())
+            .try_insert()
+            .exec_without_returning(txn)
+            .await?;
+    }
+    let mut stored_keys: HashMap<String, String> = HashMap::new();
+    for chunk in hashes.chunks(CHUNK) {
+        for b in blob::Entity::find().filter(blob::Column::Sha256.is_in(chunk.iter().copied())).all(txn).await? {
+            stored_keys.insert(b.sha256, b.object_key);
+        }
+    }
+    for f in &files {
+        if stored_keys.get(&f.sha256) != Some(&f.object_key) && !redundant.contains(&f.object_key) {
+            redundant.push(f.object_key.clone());
+        }
+    }
+    let to_derive: Vec<(String, PreviewKind)> =
+        blobs.values().map(|f| (f.sha256.clone(), PreviewKind::of(&f.media_type, &f.name))).collect();
+    queue_derivations(txn, &to_derive, now).await?;
+    Ok(redundant)
+}
+
+/// Replaces a material's files.
+pub(crate) async fn replace_files(
+    txn: &DatabaseTransaction,
+    material_id: Uuid,
+    files: &[NewFile],
+    now: chrono::DateTime<Utc>,
+) -> Result<()> {
+    material_file::Entity::delete_many().filter(material_file::Column::MaterialId.eq(material_id)).exec(txn).await?;
+    if !files.is_empty() {
+        material_file::Entity::insert_many(file_rows(material_id, files, now)).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
 /// What makes two file lists "the same" for an idempotent re-import.
 #[derive(Debug, PartialEq, Eq)]
 struct FileSig {
@@ -214,44 +276,8 @@ impl Db {
         let txn = self.conn.begin().await?;
         lock_change_sequence(&txn).await?;
 
-        // Blobs: identical bytes are stored once. Insert what is new, then read back which
-        // object each hash points at; any object of ours that lost is redundant.
-        let mut written = Written::default();
-        let mut blobs: HashMap<&str, &NewFile> = HashMap::new();
-        for f in items.iter().flat_map(|i| &i.files) {
-            blobs.entry(f.sha256.as_str()).or_insert(f);
-        }
-        let hashes: Vec<&str> = blobs.keys().copied().collect();
-        for chunk in hashes.chunks(CHUNK) {
-            let rows = chunk.iter().map(|h| {
-                let f = blobs[h];
-                blob::ActiveModel {
-                    sha256: Set(f.sha256.clone()),
-                    size: Set(f.size as i64),
-                    object_key: Set(f.object_key.clone()),
-                    created_at: Set(now),
-                }
-            });
-            blob::Entity::insert_many(rows)
-                .on_conflict(OnConflict::column(blob::Column::Sha256).do_nothing().to_owned())
-                .try_insert()
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        let mut stored_keys: HashMap<String, String> = HashMap::new();
-        for chunk in hashes.chunks(CHUNK) {
-            for b in blob::Entity::find().filter(blob::Column::Sha256.is_in(chunk.iter().copied())).all(&txn).await? {
-                stored_keys.insert(b.sha256, b.object_key);
-            }
-        }
-        for f in items.iter().flat_map(|i| &i.files) {
-            if stored_keys.get(&f.sha256) != Some(&f.object_key) && !written.redundant_objects.contains(&f.object_key) {
-                written.redundant_objects.push(f.object_key.clone());
-            }
-        }
-        let to_derive: Vec<(String, PreviewKind)> =
-            blobs.values().map(|f| (f.sha256.clone(), PreviewKind::of(&f.media_type, &f.name))).collect();
-        queue_derivations(&txn, &to_derive, now).await?;
+        let redundant_objects = register_blobs(&txn, items.iter().flat_map(|i| &i.files), now).await?;
+        let mut written = Written { redundant_objects, ..Default::default() };
 
         // Existing materials named by external id, with their files.
         let external_ids: Vec<&str> = items.iter().filter_map(|i| i.meta.external_id.as_deref()).collect();
@@ -304,14 +330,7 @@ impl Db {
                     }
                     material::Entity::update(active_model(id, item, now, Some(old.created_at))).exec(&txn).await?;
                     if !files_same {
-                        material_file::Entity::delete_many()
-                            .filter(material_file::Column::MaterialId.eq(id))
-                            .exec(&txn)
-                            .await?;
-                        let rows = file_rows(id, &item.files, now);
-                        if !rows.is_empty() {
-                            material_file::Entity::insert_many(rows).exec_without_returning(&txn).await?;
-                        }
+                        replace_files(&txn, id, &item.files, now).await?;
                     }
                     // Keep the map current for a later line with the same id.
                     old.meta = item.meta.clone();
@@ -618,6 +637,14 @@ impl Db {
                 .all(&self.conn)
                 .await?;
             used.extend(found);
+            let kept: Vec<String> = version_file::Entity::find()
+                .select_only()
+                .column(version_file::Column::Sha256)
+                .filter(version_file::Column::Sha256.is_in(chunk.iter().cloned()))
+                .into_tuple()
+                .all(&self.conn)
+                .await?;
+            used.extend(kept);
         }
         Ok(rows
             .into_iter()
@@ -635,8 +662,9 @@ impl Db {
     pub async fn delete_unused_blob(&self, sha256: &str) -> Result<bool> {
         let txn = self.conn.begin().await?;
         lock_change_sequence(&txn).await?;
-        let in_use =
-            material_file::Entity::find().filter(material_file::Column::Sha256.eq(sha256)).count(&txn).await? > 0;
+        let in_use = material_file::Entity::find().filter(material_file::Column::Sha256.eq(sha256)).count(&txn).await?
+            > 0
+            || version_file::Entity::find().filter(version_file::Column::Sha256.eq(sha256)).count(&txn).await? > 0;
         if in_use {
             return Ok(false);
         }

@@ -1,6 +1,7 @@
-//! Versions of published materials: an edit of a published material is a proposed version that
-//! goes through review while the published one stays visible; approving it makes it the
-//! published metadata and keeps the one it replaces.
+//! Versions of published materials: an edit of a published material (its metadata, its files or
+//! both) is a proposed version that goes through review while the published one stays visible;
+//! approving it makes it the published material and keeps the one it replaces, files included.
+//! Files are immutable: a version replaces the set of files, never the bytes of one.
 
 use chrono::{DateTime, Utc};
 use hoclieu_domain::{MaterialMeta, Status, Step};
@@ -8,8 +9,13 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 use uuid::Uuid;
 
-use crate::entity::{material, material_version};
-use crate::materials::{append_changes_for, meta_of};
+use std::collections::HashMap;
+
+use hoclieu_domain::StoredFile;
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
+
+use crate::entity::{blob, material, material_file, material_version, version_file};
+use crate::materials::{NewFile, append_changes_for, meta_of, register_blobs};
 use crate::workflow::{Actor, append_audit};
 use crate::{Db, Error, Result, lock_change_sequence};
 
@@ -27,12 +33,24 @@ pub struct Version {
     pub meta: MaterialMeta,
     pub reason: Option<String>,
     pub author: Option<Uuid>,
+    pub files: Vec<VersionFile>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-fn to_version(m: material_version::Model) -> Result<Version> {
+/// A file of a version.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VersionFile {
+    pub id: Uuid,
+    pub name: String,
+    pub media_type: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+fn to_version(m: material_version::Model, files: &mut HashMap<Uuid, Vec<VersionFile>>) -> Result<Version> {
     Ok(Version {
+        files: files.remove(&m.id).unwrap_or_default(),
         meta: serde_json::from_str(&m.meta).map_err(|e| Error::Corrupt(format!("version {}: {e}", m.id)))?,
         id: m.id,
         material_id: m.material_id,
@@ -58,22 +76,54 @@ impl Db {
             .order_by_asc(material_version::Column::Number)
             .all(&self.conn)
             .await?;
-        rows.into_iter().map(to_version).collect()
+        let mut files = files_of_versions(&self.conn, rows.iter().map(|r| r.id).collect()).await?;
+        rows.into_iter().map(|r| to_version(r, &mut files)).collect()
     }
 
     pub async fn version(&self, material_id: Uuid, number: u32) -> Result<Option<Version>> {
-        material_version::Entity::find()
+        let Some(row) = material_version::Entity::find()
             .filter(material_version::Column::MaterialId.eq(material_id))
             .filter(material_version::Column::Number.eq(number as i32))
             .one(&self.conn)
             .await?
-            .map(to_version)
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        let mut files = files_of_versions(&self.conn, vec![row.id]).await?;
+        to_version(row, &mut files).map(Some)
     }
 
-    /// Proposes new metadata for a published material: updates the open proposal (a draft or a
-    /// rejected one, which becomes a draft again) or starts one. Refused while one is in review.
-    pub async fn propose_version(&self, material_id: Uuid, meta: &MaterialMeta, actor: &Actor) -> Result<Version> {
+    /// A file of a version, with its object key.
+    pub async fn version_file(&self, material_id: Uuid, number: u32, file_id: Uuid) -> Result<Option<StoredFile>> {
+        let Some(v) = self.version(material_id, number).await? else { return Ok(None) };
+        let Some(f) = v.files.into_iter().find(|f| f.id == file_id) else { return Ok(None) };
+        let b = blob::Entity::find_by_id(f.sha256.clone())
+            .one(&self.conn)
+            .await?
+            .ok_or_else(|| Error::Corrupt(format!("file {} has no blob {}", f.id, f.sha256)))?;
+        Ok(Some(StoredFile {
+            id: f.id,
+            name: f.name,
+            size: f.size,
+            media_type: f.media_type,
+            sha256: f.sha256,
+            object_key: b.object_key,
+            preview: None,
+        }))
+    }
+
+    /// Proposes a new version of a published material: new metadata and, when `files` is given,
+    /// a new set of files (already durable in storage; otherwise the files stay as they are).
+    /// Updates the open proposal (a draft, or a rejected one, which becomes a draft again) or
+    /// starts one. Refused while one is in review. Returns the version and the objects made
+    /// redundant by identical stored bytes.
+    pub async fn propose_version(
+        &self,
+        material_id: Uuid,
+        meta: &MaterialMeta,
+        files: Option<&[NewFile]>,
+        actor: &Actor,
+    ) -> Result<(Version, Vec<String>)> {
         let txn = self.conn.begin().await?;
         lock_change_sequence(&txn).await?;
         let Some(current) = material::Entity::find_by_id(material_id).one(&txn).await? else {
@@ -85,6 +135,10 @@ impl Db {
             .all(&txn)
             .await?;
         let now = Utc::now();
+        let redundant = match files {
+            Some(f) => register_blobs(&txn, f, now).await?,
+            None => Vec::new(),
+        };
         let meta_json = serde_json::to_string(meta).expect("metadata serialises");
         let id = match all.iter().find(|v| is_open(&v.status)) {
             Some(open) if open.status == "submitted" => {
@@ -98,6 +152,9 @@ impl Db {
                     .filter(material_version::Column::Id.eq(open.id))
                     .exec(&txn)
                     .await?;
+                if let Some(f) = files {
+                    set_version_files(&txn, open.id, f, now).await?;
+                }
                 open.id
             }
             None => {
@@ -116,15 +173,23 @@ impl Db {
                 })
                 .exec_without_returning(&txn)
                 .await?;
+                match files {
+                    Some(f) => set_version_files(&txn, id, f, now).await?,
+                    None => copy_current_files(&txn, material_id, id).await?,
+                }
                 id
             }
         };
-        let details = serde_json::json!({"title": meta.title});
+        let details = serde_json::json!({"title": meta.title, "files": files.map(<[NewFile]>::len)});
         append_audit(&txn, actor, "material.propose_version", ("material", Some(material_id.to_string())), details)
             .await?;
         txn.commit().await?;
-        let row = material_version::Entity::find_by_id(id).one(&self.conn).await?;
-        to_version(row.ok_or_else(|| Error::NotFound(format!("version {id}")))?)
+        let row = material_version::Entity::find_by_id(id)
+            .one(&self.conn)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("version {id}")))?;
+        let mut files = files_of_versions(&self.conn, vec![id]).await?;
+        Ok((to_version(row, &mut files)?, redundant))
     }
 
     /// Takes a workflow step on a proposed version. Approving it publishes its metadata (with a
@@ -174,8 +239,9 @@ impl Db {
                 .rows_affected;
             if demoted == 0 {
                 let meta = serde_json::to_string(&meta_of(&current)?).expect("metadata serialises");
+                let snapshot = Uuid::now_v7();
                 material_version::Entity::insert(material_version::ActiveModel {
-                    id: Set(Uuid::now_v7()),
+                    id: Set(snapshot),
                     material_id: Set(material_id),
                     number: Set(current.version),
                     status: Set(PREVIOUS.into()),
@@ -187,7 +253,9 @@ impl Db {
                 })
                 .exec_without_returning(&txn)
                 .await?;
+                copy_current_files(&txn, material_id, snapshot).await?;
             }
+            publish_version_files(&txn, material_id, v.id).await?;
             let meta: MaterialMeta =
                 serde_json::from_str(&v.meta).map_err(|e| Error::Corrupt(format!("version {}: {e}", v.id)))?;
             let json = |l: &[String]| serde_json::to_string(l).expect("a list of strings serialises");
@@ -235,4 +303,104 @@ impl Db {
         txn.commit().await?;
         self.version(material_id, number).await
     }
+}
+
+/// The files of versions, in order, with their sizes.
+async fn files_of_versions(conn: &impl ConnectionTrait, ids: Vec<Uuid>) -> Result<HashMap<Uuid, Vec<VersionFile>>> {
+    let rows = version_file::Entity::find()
+        .filter(version_file::Column::VersionId.is_in(ids))
+        .order_by_asc(version_file::Column::Position)
+        .all(conn)
+        .await?;
+    let mut hashes: Vec<String> = rows.iter().map(|r| r.sha256.clone()).collect();
+    hashes.sort();
+    hashes.dedup();
+    let mut sizes = HashMap::new();
+    for chunk in hashes.chunks(crate::CHUNK) {
+        for b in blob::Entity::find().filter(blob::Column::Sha256.is_in(chunk.iter().cloned())).all(conn).await? {
+            sizes.insert(b.sha256, b.size as u64);
+        }
+    }
+    let mut out: HashMap<Uuid, Vec<VersionFile>> = HashMap::new();
+    for r in rows {
+        let size = *sizes.get(&r.sha256).ok_or_else(|| Error::Corrupt(format!("file {} has no blob", r.file_id)))?;
+        out.entry(r.version_id).or_default().push(VersionFile {
+            id: r.file_id,
+            name: r.name,
+            media_type: r.media_type,
+            sha256: r.sha256,
+            size,
+        });
+    }
+    Ok(out)
+}
+
+/// Gives a version a new set of files (new file ids).
+async fn set_version_files(
+    txn: &DatabaseTransaction,
+    version: Uuid,
+    files: &[NewFile],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    version_file::Entity::delete_many().filter(version_file::Column::VersionId.eq(version)).exec(txn).await?;
+    let rows = files.iter().enumerate().map(|(i, f)| version_file::ActiveModel {
+        version_id: Set(version),
+        file_id: Set(Uuid::now_v7()),
+        position: Set(i as i32),
+        name: Set(f.name.clone()),
+        media_type: Set(f.media_type.clone()),
+        sha256: Set(f.sha256.clone()),
+        created_at: Set(now),
+    });
+    if !files.is_empty() {
+        version_file::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
+/// Records the material's current files (same ids) as the files of a version.
+async fn copy_current_files(txn: &DatabaseTransaction, material_id: Uuid, version: Uuid) -> Result<()> {
+    let current = material_file::Entity::find()
+        .filter(material_file::Column::MaterialId.eq(material_id))
+        .order_by_asc(material_file::Column::Position)
+        .all(txn)
+        .await?;
+    if current.is_empty() {
+        return Ok(());
+    }
+    let rows = current.into_iter().map(|f| version_file::ActiveModel {
+        version_id: Set(version),
+        file_id: Set(f.id),
+        position: Set(f.position),
+        name: Set(f.name),
+        media_type: Set(f.media_type),
+        sha256: Set(f.sha256),
+        created_at: Set(f.created_at),
+    });
+    version_file::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    Ok(())
+}
+
+/// Makes a version's files the material's files (keeping their ids).
+async fn publish_version_files(txn: &DatabaseTransaction, material_id: Uuid, version: Uuid) -> Result<()> {
+    let files = version_file::Entity::find()
+        .filter(version_file::Column::VersionId.eq(version))
+        .order_by_asc(version_file::Column::Position)
+        .all(txn)
+        .await?;
+    material_file::Entity::delete_many().filter(material_file::Column::MaterialId.eq(material_id)).exec(txn).await?;
+    if files.is_empty() {
+        return Ok(());
+    }
+    let rows = files.into_iter().map(|f| material_file::ActiveModel {
+        id: Set(f.file_id),
+        material_id: Set(material_id),
+        position: Set(f.position),
+        name: Set(f.name),
+        media_type: Set(f.media_type),
+        sha256: Set(f.sha256),
+        created_at: Set(f.created_at),
+    });
+    material_file::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    Ok(())
 }

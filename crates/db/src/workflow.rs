@@ -146,19 +146,28 @@ impl Db {
 
     /// Replaces a material's metadata (its files stay), with a change for the index and an
     /// audit record. The external id cannot change. `None` when the material does not exist.
+    /// Edits a material in place (drafts and rejected materials): its metadata and, when `files`
+    /// is given, its set of files (already durable in storage). Returns the material and the
+    /// objects made redundant by identical stored bytes.
     pub async fn update_metadata(
         &self,
         id: Uuid,
         meta: &hoclieu_domain::MaterialMeta,
+        files: Option<&[crate::NewFile]>,
         actor: &Actor,
-    ) -> Result<Option<Material>> {
+    ) -> Result<(Option<Material>, Vec<String>)> {
         let txn = self.conn.begin().await?;
         lock_change_sequence(&txn).await?;
-        let Some(row) = material::Entity::find_by_id(id).one(&txn).await? else { return Ok(None) };
+        let Some(row) = material::Entity::find_by_id(id).one(&txn).await? else { return Ok((None, Vec::new())) };
         if meta.external_id.is_some() && meta.external_id != row.external_id {
             return Err(Error::Conflict("the external id of a material cannot change".into()));
         }
         let now = Utc::now();
+        let mut redundant = Vec::new();
+        if let Some(files) = files {
+            redundant = crate::materials::register_blobs(&txn, files, now).await?;
+            crate::materials::replace_files(&txn, id, files, now).await?;
+        }
         let json = |v: &[String]| serde_json::to_string(v).expect("a list of strings serialises");
         let model = material::ActiveModel {
             id: Set(id),
@@ -182,10 +191,11 @@ impl Db {
         };
         material::Entity::update(model).exec(&txn).await?;
         append_changes_for(&txn, &[id], now).await?;
-        let details = serde_json::json!({"before": row.title, "after": meta.title});
+        let details =
+            serde_json::json!({"before": row.title, "after": meta.title, "files": files.map(<[crate::NewFile]>::len)});
         append_audit(&txn, actor, "material.edit", ("material", Some(id.to_string())), details).await?;
         txn.commit().await?;
-        self.material(id).await
+        Ok((self.material(id).await?, redundant))
     }
 
     /// Materials in `status`, oldest first (the review queue), optionally of one subject or

@@ -227,6 +227,55 @@ impl Ingest {
     }
 }
 
+/// What an edit of a material made: a proposed version (published materials change through
+/// review) or the edited material itself (drafts and rejected materials change in place).
+#[derive(Debug)]
+pub enum Edited {
+    Proposed(hoclieu_db::Version),
+    InPlace(Material),
+}
+
+impl Ingest {
+    /// Edits a material: its metadata and, when `files` is given, its set of files. `propose`
+    /// makes the edit a version to review instead of changing the material in place. On any
+    /// failure the staged files are discarded.
+    pub async fn edit(
+        &self,
+        id: uuid::Uuid,
+        meta: &hoclieu_domain::MaterialMeta,
+        files: Option<Vec<StagedFile>>,
+        propose: bool,
+        actor: &hoclieu_db::Actor,
+    ) -> Result<Edited> {
+        let new: Option<Vec<NewFile>> = files.as_ref().map(|f| f.iter().map(|s| s.0.clone()).collect());
+        let result = if propose {
+            self.db.propose_version(id, meta, new.as_deref(), actor).await.map(|(v, r)| (Edited::Proposed(v), r))
+        } else {
+            match self.db.update_metadata(id, meta, new.as_deref(), actor).await {
+                Ok((Some(m), r)) => Ok((Edited::InPlace(m), r)),
+                Ok((None, _)) => Err(hoclieu_db::Error::NotFound(format!("material {id}"))),
+                Err(e) => Err(e),
+            }
+        };
+        match result {
+            Ok((edited, redundant)) => {
+                for key in &redundant {
+                    if let Err(e) = self.storage.delete(key).await {
+                        tracing::warn!(key = %key, error = %e, "could not remove a duplicate object");
+                    }
+                }
+                Ok(edited)
+            }
+            Err(e) => {
+                if let Some(files) = &files {
+                    self.discard(files).await;
+                }
+                Err(e.into())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ mod m20261126_000002_search_log;
 mod m20261126_000003_uploads;
 mod m20261202_000004_derivations;
 mod m20261203_000005_accounts;
+mod m20261203_000006_version_files;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_uploads::Migration),
             Box::new(m20261202_000004_derivations::Migration),
             Box::new(m20261203_000005_accounts::Migration),
+            Box::new(m20261203_000006_version_files::Migration),
         ]
     }
 }

@@ -1,0 +1,119 @@
+// Resumable uploads (tus 1.0) for the upload form: the file goes up in chunks; a dropped
+// connection is retried with growing pauses, resuming from the offset the server reports; an
+// upload interrupted by closing the page resumes when the same file is chosen again.
+(function () {
+  var form = document.getElementById('upload-form');
+  if (!form || !window.fetch || !window.Blob) return;
+  var csrf = form.getAttribute('data-csrf');
+  var bar = document.getElementById('upload-progress');
+  var status = document.getElementById('upload-status');
+  var result = document.getElementById('upload-result');
+  var button = document.getElementById('upload-start');
+  var CHUNK = 2 * 1024 * 1024;
+
+  function say(state, text) { status.setAttribute('data-state', state); status.textContent = text; }
+  function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
+  function b64(s) { return btoa(unescape(encodeURIComponent(s))); }
+  function mib(n) { return (n / 1048576).toFixed(1) + ' MB'; }
+  function headers(extra) {
+    var h = { 'Tus-Resumable': '1.0.0', 'X-CSRF-Token': csrf };
+    for (var k in extra) h[k] = extra[k];
+    return h;
+  }
+  function problem(r) {
+    return r.json().then(function (b) { return (b.error && b.error.message) || ('HTTP ' + r.status); },
+      function () { return 'HTTP ' + r.status; });
+  }
+  function metadata() {
+    var m = {};
+    new FormData(form).forEach(function (v, k) {
+      if (k === 'file' || v === '') return;
+      if (k === 'grade') m.grade = Number(v);
+      else if (k === 'keywords') m.keywords = v.split(',').map(function (s) { return s.trim(); }).filter(Boolean);
+      else m[k] = v;
+    });
+    return m;
+  }
+
+  // Asks until the server answers: a network error is retried, an HTTP error is final.
+  async function persist(what, make) {
+    for (var attempt = 0; ; attempt++) {
+      try { return await make(); } catch (e) {
+        var wait = Math.min(30000, 1000 * Math.pow(2, Math.min(attempt, 5)));
+        say('retrying', 'Mất kết nối (' + what + '). Thử lại sau ' + Math.round(wait / 1000) + ' giây…');
+        await sleep(wait);
+      }
+    }
+  }
+
+  async function start(file) {
+    var key = 'hoclieu-upload:' + [file.name, file.size, file.lastModified].join(':');
+    var url = localStorage.getItem(key), offset = 0;
+    if (url) {
+      var head = await persist('kiểm tra', function () { return fetch(url, { method: 'HEAD', headers: headers({}) }); });
+      if (head.ok) offset = Number(head.headers.get('Upload-Offset')); else url = null;
+    }
+    if (!url) {
+      var created = await persist('tạo', function () {
+        return fetch('/api/v1/uploads', { method: 'POST', headers: headers({
+          'Upload-Length': String(file.size), 'Upload-Metadata': 'filename ' + b64(file.name) }) });
+      });
+      if (!created.ok) throw new Error(await problem(created));
+      url = created.headers.get('Location');
+      localStorage.setItem(key, url);
+    }
+    bar.max = file.size;
+    while (offset < file.size) {
+      bar.value = offset;
+      say('uploading', 'Đang tải lên: ' + mib(offset) + ' / ' + mib(file.size));
+      var chunk = file.slice(offset, offset + CHUNK);
+      var sent;
+      try {
+        sent = await fetch(url, { method: 'PATCH', body: chunk, headers: headers({
+          'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) }) });
+      } catch (e) {
+        // The connection dropped mid-chunk: ask where the server got to, then go on from there.
+        var at = await persist('tiếp tục', async function () {
+          var h = await fetch(url, { method: 'HEAD', headers: headers({}) });
+          if (!h.ok) throw new Error('HTTP ' + h.status);
+          return h;
+        });
+        offset = Number(at.headers.get('Upload-Offset'));
+        continue;
+      }
+      if (sent.status === 409) {
+        var again = await fetch(url, { method: 'HEAD', headers: headers({}) });
+        offset = Number(again.headers.get('Upload-Offset'));
+        continue;
+      }
+      if (!sent.ok) throw new Error(await problem(sent));
+      offset = Number(sent.headers.get('Upload-Offset'));
+    }
+    bar.value = file.size;
+    say('finishing', 'Đã tải đủ tệp. Đang lưu học liệu…');
+    var done = await persist('lưu', function () {
+      return fetch(url + '/material', { method: 'POST', headers: headers({ 'Content-Type': 'application/json' }),
+        body: JSON.stringify(metadata()) });
+    });
+    if (!done.ok) throw new Error(await problem(done));
+    localStorage.removeItem(key);
+    return done.json();
+  }
+
+  form.addEventListener('submit', function (event) {
+    event.preventDefault();
+    var file = form.querySelector('input[type=file]').files[0];
+    if (!file) { say('error', 'Hãy chọn một tệp.'); return; }
+    button.disabled = true;
+    result.textContent = '';
+    start(file).then(function (material) {
+      say('done', 'Đã tải lên. Học liệu đang ở trạng thái bản nháp: hãy gửi thẩm định ở trang "Của tôi".');
+      var a = document.createElement('a');
+      a.href = '/tai-lieu/' + material.id;
+      a.textContent = material.title;
+      result.appendChild(a);
+    }, function (e) {
+      say('error', 'Không tải lên được: ' + e.message);
+    }).then(function () { button.disabled = false; });
+  });
+})();

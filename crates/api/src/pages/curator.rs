@@ -1,0 +1,222 @@
+//! Pages for accounts and curators: sign in and out, the upload form (resumable, tus) and
+//! "my materials" with each item's workflow state and the reviewer's reason. Workflow steps from
+//! any page post to one form handler.
+
+use std::fmt::Write;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use hoclieu_domain::Status;
+
+use super::{
+    Fields, PageError, PageResult, assets, csrf_field, esc, local_path, member, page, see_other, status_label, visitor,
+};
+use crate::App;
+use crate::error::ApiError;
+
+fn sign_in_page(caller: &crate::auth::Caller, next: &str, error: Option<&str>, login: &str) -> String {
+    let error = error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, esc(e))).unwrap_or_default();
+    format!(
+        r#"<h1>Đăng nhập</h1>{error}<form class="stack" method="post" action="/dang-nhap">{}
+<input type="hidden" name="next" value="{}">
+<label>Tên đăng nhập hoặc email <input type="text" name="login" value="{}" autocomplete="username" required></label>
+<label>Mật khẩu <input type="password" name="password" autocomplete="current-password" required></label>
+<div><button type="submit">Đăng nhập</button></div></form>
+<p class="muted">Giáo viên không cần đăng nhập để tìm, xem và tải học liệu. Tài khoản do quản trị viên của Sở/Phòng cấp.</p>"#,
+        csrf_field(caller),
+        esc(next),
+        esc(login)
+    )
+}
+
+/// `GET /dang-nhap`.
+pub async fn sign_in_form(req: HttpRequest, app: web::Data<App>) -> PageResult {
+    let caller = visitor(&req, &app).await.or_else(|_| {
+        // A deployment that requires sign-in still shows its sign-in page.
+        Ok::<_, PageError>(crate::auth::Caller {
+            principal: hoclieu_domain::Principal::Anonymous,
+            session: None,
+            actor: hoclieu_db::Actor::default(),
+        })
+    })?;
+    let query = Fields::parse(req.query_string().as_bytes());
+    let next = local_path(query.get("next"), "/cua-toi");
+    Ok(page(&caller, "Đăng nhập", &sign_in_page(&caller, &next, None, "")))
+}
+
+/// Whether a form post comes from this site (`Origin`, else `Referer`): sign-in has no session
+/// yet to carry a CSRF token, so a cross-site sign-in is refused this way.
+fn same_origin(req: &HttpRequest) -> bool {
+    let info = req.connection_info();
+    let here = format!("{}://{}", info.scheme(), info.host());
+    let from = |h: header::HeaderName| req.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    match from(header::ORIGIN).or_else(|| from(header::REFERER)) {
+        Some(o) => o == here || o.starts_with(&format!("{here}/")),
+        None => true,
+    }
+}
+
+/// `POST /dang-nhap`.
+pub async fn sign_in_submit(req: HttpRequest, body: web::Bytes, app: web::Data<App>) -> PageResult {
+    let form = Fields::parse(&body);
+    let next = local_path(form.get("next"), "/cua-toi");
+    let login = form.get("login").unwrap_or("").to_owned();
+    let anonymous = crate::auth::Caller {
+        principal: hoclieu_domain::Principal::Anonymous,
+        session: None,
+        actor: hoclieu_db::Actor::default(),
+    };
+    if !same_origin(&req) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed", "cross-site sign-in").into());
+    }
+    match crate::accounts::sign_in(&req, &app, &login, form.get("password").unwrap_or("")).await {
+        Ok(signed) => {
+            Ok(HttpResponse::SeeOther().cookie(signed.cookie).insert_header((header::LOCATION, next)).finish())
+        }
+        Err(e) if matches!(e.code, "invalid_credentials" | "account_locked" | "too_many_attempts") => {
+            let message = match e.code {
+                "invalid_credentials" => "Sai tên đăng nhập hoặc mật khẩu.",
+                _ => "Đăng nhập sai quá nhiều lần. Tài khoản tạm khoá, hãy thử lại sau 15 phút.",
+            };
+            let mut r = page(&anonymous, "Đăng nhập", &sign_in_page(&anonymous, &next, Some(message), &login));
+            *r.status_mut() = e.status;
+            Ok(r)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /dang-xuat`.
+pub async fn sign_out(req: HttpRequest, body: web::Bytes, app: web::Data<App>) -> PageResult {
+    let form = Fields::parse(&body);
+    // An ended session signs out too; a live one must show its CSRF token.
+    if let Ok(caller) = form.caller(&req, &app).await.map_err(|e| e.0)
+        && caller.session.is_none()
+    {
+        return Ok(see_other("/"));
+    }
+    let cookie = crate::accounts::sign_out(&req, &app).await?;
+    Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, "/")).finish())
+}
+
+fn options(items: impl IntoIterator<Item = (String, String)>, placeholder: &str) -> String {
+    let mut s = format!(r#"<option value="">{placeholder}</option>"#);
+    for (value, label) in items {
+        let _ = write!(s, r#"<option value="{}">{}</option>"#, esc(&value), esc(&label));
+    }
+    s
+}
+
+/// `GET /tai-len`: the upload form.
+pub async fn upload_form(req: HttpRequest, app: web::Data<App>) -> PageResult {
+    let caller = member(&req, &app).await?;
+    if !caller.principal.can_create() {
+        return Err(caller.refuse("upload materials").into());
+    }
+    let v = &app.vocab;
+    let terms = |voc: &hoclieu_domain::Vocabulary| -> Vec<(String, String)> {
+        voc.terms().iter().map(|t| (t.code.clone(), t.label.clone())).collect()
+    };
+    let mut grades = String::from(r#"<option value="">— Chọn lớp —</option>"#);
+    for (level, range) in [("Tiểu học", 1..=5u8), ("Trung học cơ sở", 6..=9), ("Trung học phổ thông", 10..=12)]
+    {
+        let _ = write!(grades, r#"<optgroup label="{level}">"#);
+        for g in range {
+            let _ = write!(grades, r#"<option value="{g}">Lớp {g}</option>"#);
+        }
+        grades.push_str("</optgroup>");
+    }
+    let csrf = caller.session.as_ref().map(|s| s.csrf.clone()).unwrap_or_default();
+    let body = format!(
+        r#"<h1>Tải lên học liệu</h1>
+<form class="stack" id="upload-form" data-csrf="{}" method="post" action="/tai-len" enctype="multipart/form-data">
+<label>Tên học liệu <input type="text" name="title" required maxlength="500"></label>
+<div class="row"><label>Môn học <select name="subject" required>{}</select></label>
+<label>Lớp <select name="grade">{grades}</select></label></div>
+<div class="row"><label>Bộ sách <select name="series">{}</select></label>
+<label>Loại học liệu <select name="resource_type" required>{}</select></label></div>
+<div class="row"><label>Chương <input type="text" name="chapter"></label><label>Bài <input type="text" name="lesson"></label></div>
+<label>Mô tả <textarea name="description" rows="3"></textarea></label>
+<label>Từ khoá (cách nhau bởi dấu phẩy) <input type="text" name="keywords"></label>
+<label>Tệp <input type="file" id="file" name="file" required></label>
+<div><button type="submit" id="upload-start">Tải lên</button></div>
+<progress id="upload-progress" value="0" max="100" aria-label="Tiến độ tải lên"></progress>
+<p id="upload-status" data-state="idle" role="status" aria-live="polite">Tệp lớn được tải lên từng phần; nếu mất mạng, việc tải sẽ tự tiếp tục khi có mạng lại.</p>
+<p id="upload-result"></p></form>
+<noscript><p class="notice">Cần bật JavaScript để tải lên (tải từng phần, tự tiếp tục khi mất mạng). Hệ thống LMS có thể dùng API <code>/api/v1/uploads</code>.</p></noscript>
+<script src="{}" defer></script>"#,
+        esc(&csrf),
+        options(terms(&v.subjects), "— Chọn môn —"),
+        options(terms(&v.series), "— Không theo bộ sách —"),
+        options(terms(&v.resource_types), "— Chọn loại —"),
+        assets::url("upload.js")
+    );
+    Ok(page(&caller, "Tải lên học liệu", &body))
+}
+
+/// A workflow step as a form: the buttons of a material in a list or on a review page.
+pub(crate) fn step_form(
+    caller: &crate::auth::Caller,
+    id: uuid::Uuid,
+    step: &str,
+    label: &str,
+    back: &str,
+    reason: bool,
+) -> String {
+    let reason =
+        if reason { r#"<label>Lý do <textarea name="reason" rows="2" required></textarea></label>"# } else { "" };
+    format!(
+        r#"<form method="post" action="/hoc-lieu/{id}/buoc">{}<input type="hidden" name="back" value="{}">{reason}<button type="submit" name="step" value="{step}"{}>{label}</button></form>"#,
+        csrf_field(caller),
+        esc(back),
+        if step == "reject" || step == "withdraw" { r#" class="danger""# } else { "" }
+    )
+}
+
+/// `GET /cua-toi`: the caller's materials and their workflow state.
+pub async fn mine(req: HttpRequest, app: web::Data<App>) -> PageResult {
+    let caller = member(&req, &app).await?;
+    let person = caller.person().ok_or_else(|| caller.refuse("list your materials"))?;
+    let items = app.db.materials_by_author(person.id, 500).await.map_err(ApiError::from)?;
+    let mut body = String::from(r#"<h1>Học liệu của tôi</h1><p><a href="/tai-len">+ Tải lên học liệu mới</a></p>"#);
+    if items.is_empty() {
+        body.push_str("<p>Bạn chưa tải lên học liệu nào.</p>");
+    } else {
+        body.push_str(r#"<div class="table-wrap"><table><thead><tr><th>Tên</th><th>Trạng thái</th><th>Cập nhật</th><th>Thao tác</th></tr></thead><tbody>"#);
+        for m in &items {
+            let reason = m
+                .status_reason
+                .as_deref()
+                .map(|r| format!(r#"<br><span class="muted">Lý do: {}</span>"#, esc(r)))
+                .unwrap_or_default();
+            let action = match m.status {
+                Status::Draft | Status::Rejected => {
+                    step_form(&caller, m.id, "submit", "Gửi thẩm định", "/cua-toi", false)
+                }
+                _ => String::new(),
+            };
+            let _ = write!(
+                body,
+                r#"<tr data-id="{}"><td><a href="/tai-lieu/{}">{}</a></td><td class="status">{}{reason}</td><td>{}</td><td>{action}</td></tr>"#,
+                m.id,
+                m.id,
+                esc(&m.meta.title),
+                status_label(m.status),
+                m.updated_at.format("%d/%m/%Y %H:%M")
+            );
+        }
+        body.push_str("</tbody></table></div>");
+    }
+    Ok(page(&caller, "Học liệu của tôi", &body))
+}
+
+/// `POST /hoc-lieu/{id}/buoc`: a workflow step from a form (`step`, `reason`, `back`).
+pub async fn take_step(req: HttpRequest, path: web::Path<String>, body: web::Bytes, app: web::Data<App>) -> PageResult {
+    let form = Fields::parse(&body);
+    let caller = form.caller(&req, &app).await?;
+    let id = crate::handlers::parse_id(&path, "material")?;
+    let step = form.get("step").unwrap_or("");
+    crate::accounts::take_step(&caller, &app, id, step, form.get("reason").map(str::to_owned)).await?;
+    Ok(see_other(&local_path(form.get("back"), "/cua-toi")))
+}

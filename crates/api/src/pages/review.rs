@@ -1,0 +1,97 @@
+//! Reviewer pages: the review queue with filters, and a material's preview beside its metadata
+//! with approve, reject (with a reason) and withdraw.
+
+use std::fmt::Write;
+
+use actix_web::{HttpRequest, web};
+use hoclieu_domain::Status;
+
+use super::curator::step_form;
+use super::{Fields, PageResult, esc, member, page, status_label};
+use crate::App;
+use crate::accounts::review_items;
+use crate::error::ApiError;
+
+fn select(name: &str, label: &str, items: &[(String, String)], chosen: Option<&str>) -> String {
+    let mut s = format!(r#"<label>{label} <select name="{name}"><option value="">Tất cả</option>"#);
+    for (v, l) in items {
+        let sel = if chosen == Some(v.as_str()) { " selected" } else { "" };
+        let _ = write!(s, r#"<option value="{}"{sel}>{}</option>"#, esc(v), esc(l));
+    }
+    s.push_str("</select></label>");
+    s
+}
+
+/// `GET /tham-dinh?status=&subject=&province=`.
+pub async fn review_queue(req: HttpRequest, app: web::Data<App>) -> PageResult {
+    let caller = member(&req, &app).await?;
+    let q = Fields::parse(req.query_string().as_bytes());
+    let (status, items) = review_items(&caller, &app, q.get("status"), q.get("subject"), q.get("province")).await?;
+    let v = &app.vocab;
+    let terms = |voc: &hoclieu_domain::Vocabulary| -> Vec<(String, String)> {
+        voc.terms().iter().map(|t| (t.code.clone(), t.label.clone())).collect()
+    };
+    let statuses: Vec<(String, String)> =
+        [Status::Submitted, Status::Draft, Status::Rejected, Status::Published, Status::Withdrawn]
+            .into_iter()
+            .map(|s| (s.as_str().to_owned(), status_label(s).to_owned()))
+            .collect();
+    let mut body = format!(
+        r#"<h1>Thẩm định học liệu</h1><form class="search" method="get" action="/tham-dinh">{}{}{}<button type="submit">Lọc</button></form>"#,
+        select("status", "Trạng thái", &statuses, Some(status.as_str())),
+        select("subject", "Môn", &terms(&v.subjects), q.get("subject")),
+        select("province", "Tỉnh/thành", &terms(&v.provinces), q.get("province")),
+    );
+    let _ = write!(body, r#"<p class="muted">{} học liệu «{}»</p>"#, items.len(), status_label(status));
+    if !items.is_empty() {
+        body.push_str(r#"<div class="table-wrap"><table><thead><tr><th>Tên</th><th>Môn / Lớp</th><th>Đơn vị</th><th>Gửi lúc</th></tr></thead><tbody>"#);
+        for m in &items {
+            let grade = m.meta.grade.map(|g| format!(" · Lớp {g}")).unwrap_or_default();
+            let _ = write!(
+                body,
+                r#"<tr data-id="{}"><td><a href="/tham-dinh/{}">{}</a></td><td>{}{grade}</td><td>{}</td><td>{}</td></tr>"#,
+                m.id,
+                m.id,
+                esc(&m.meta.title),
+                esc(v.subjects.label(&m.meta.subject)),
+                esc(m.meta.organization.as_deref().unwrap_or("")),
+                m.updated_at.format("%d/%m/%Y %H:%M")
+            );
+        }
+        body.push_str("</tbody></table></div>");
+    }
+    Ok(page(&caller, "Thẩm định", &body))
+}
+
+/// `GET /tham-dinh/{id}`: preview beside metadata, with the decisions.
+pub async fn review_material(req: HttpRequest, path: web::Path<String>, app: web::Data<App>) -> PageResult {
+    let caller = member(&req, &app).await?;
+    let id = crate::handlers::parse_id(&path, "material")?;
+    let m = app.db.material(id).await.map_err(ApiError::from)?.ok_or_else(|| ApiError::not_found("material"))?;
+    if !caller.principal.reviews(&m.facts()) {
+        return Err(ApiError::not_found("material").into());
+    }
+    let back = format!("/tham-dinh/{id}");
+    let mut actions = String::new();
+    match m.status {
+        Status::Submitted => {
+            if caller.principal.can(hoclieu_domain::Step::Approve, &m.facts()) {
+                actions.push_str(&step_form(&caller, id, "approve", "Duyệt và xuất bản", &back, false));
+            }
+            actions.push_str(&step_form(&caller, id, "reject", "Từ chối", &back, true));
+        }
+        Status::Published => actions.push_str(&step_form(&caller, id, "withdraw", "Gỡ xuống", &back, true)),
+        _ => {}
+    }
+    let reason = m.status_reason.as_deref().map(|r| format!(" — {}", esc(r))).unwrap_or_default();
+    let body = format!(
+        r#"<p><a href="/tham-dinh">← Hàng đợi thẩm định</a></p><h1>{}</h1><p>Trạng thái: <strong class="status">{}</strong>{reason}</p>
+<div class="side-by-side"><div>{}</div><div>{}{}<div class="stack">{actions}</div></div></div>"#,
+        esc(&m.meta.title),
+        status_label(m.status),
+        super::material::preview(&app, &m).await?,
+        super::material::metadata(&m, &app.vocab),
+        super::material::downloads(&m),
+    );
+    Ok(page(&caller, &m.meta.title, &body))
+}

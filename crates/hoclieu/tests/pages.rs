@@ -1,0 +1,112 @@
+//! The web pages over HTTP (the browser journey is in browser.rs): sizes and caching, sign-in
+//! and its refusals, CSRF on every form, workflow steps from forms, administration, JSON-LD and
+//! the zero-results page.
+
+mod support;
+
+use serde_json::Value;
+use support::*;
+
+const PASSWORD: &str = "mật khẩu thử nghiệm";
+
+fn text(r: Response) -> String {
+    String::from_utf8(bytes_of(r)).unwrap()
+}
+
+/// The value of the first hidden `csrf` field of a page.
+fn csrf_of(html: &str) -> String {
+    html.split(r#"name="csrf" value=""#).nth(1).expect("a form with a CSRF field").split('"').next().unwrap().to_owned()
+}
+
+fn form(server: &Server, path: &str, cookie: &str, body: &str) -> Response {
+    server.post(path, &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", cookie)], body.as_bytes())
+}
+
+#[test]
+fn pages_forms_and_their_protections() {
+    let data = Data::new();
+    data.user("giaovien", "curator", PASSWORD, &[]);
+    data.user("quantri", "admin", PASSWORD, &[]);
+    let server = data.serve(&["--demo", repo().join("fixtures/demo/materials.jsonl").to_str().unwrap()]);
+    eventually(|| (server.json("/api/v1/search").1["total"] == 48).then_some(()));
+
+    // Small pages, assets cached for a year under content-hashed names.
+    let home = text(server.get("/?q=tap+hop"));
+    assert!(home.len() < 150 * 1024, "{} bytes", home.len());
+    assert!(home.contains(r#"data-facet="grade""#) && home.contains("Trung học phổ thông"), "{home}");
+    let css = home.split(r#"href="/static/site."#).nth(1).unwrap().split('"').next().unwrap();
+    let r = server.get(&format!("/static/site.{css}"));
+    assert_eq!(r.status(), 200);
+    assert!(header(&r, "cache-control").contains("immutable"));
+    assert_eq!(server.get("/static/site.0000.css").status(), 404);
+    let none = text(server.get("/?q=zzqxw+vvkkj&grade=3"));
+    assert!(none.contains(r#"id="no-results""#) && none.contains("Bỏ các bộ lọc"), "{none}");
+
+    // JSON-LD for harvesters.
+    let link = home.split(r#"href="/tai-lieu/"#).nth(1).unwrap().split('"').next().unwrap();
+    let page = text(server.get(&format!("/tai-lieu/{link}")));
+    let ld = page.split(r#"<script type="application/ld+json">"#).nth(1).unwrap().split("</script>").next().unwrap();
+    let ld: Value = serde_json::from_str(ld).unwrap();
+    assert_eq!(ld["@type"], "LearningResource");
+    assert_eq!(ld["inLanguage"], "vi");
+
+    // Pages for accounts send visitors to sign in; cross-site and wrong sign-ins are refused.
+    let r = server.get("/tai-len");
+    assert_eq!((r.status().as_u16(), header(&r, "location")), (303, "/dang-nhap".to_owned()));
+    let login = format!("login=giaovien&password={}&next=%2Fcua-toi", encode(PASSWORD));
+    let r = server.post(
+        "/dang-nhap",
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "http://evil.example")],
+        login.as_bytes(),
+    );
+    assert_eq!(r.status(), 403);
+    let r = form(&server, "/dang-nhap", "", "login=giaovien&password=sai+roi+nhe+ban");
+    assert_eq!(r.status(), 401);
+    assert!(text(r).contains("Sai tên đăng nhập hoặc mật khẩu"));
+    let r = form(&server, "/dang-nhap", "", &format!("{login}&next=https%3A%2F%2Fevil.example"));
+    assert_eq!((r.status().as_u16(), header(&r, "location")), (303, "/cua-toi".to_owned()), "no open redirect");
+    let cookie = header(&r, "set-cookie").split(';').next().unwrap().to_owned();
+
+    // A draft from the API shows in "my materials"; its submit form needs the CSRF field.
+    let mine = text(server.get_with("/cua-toi", &[("Cookie", &cookie)]));
+    let csrf = csrf_of(&mine);
+    let meta = r#"{"title": "Phiếu học tập tập hợp", "subject": "toan", "grade": 10, "resource_type": "bai-tap"}"#;
+    let (ct, body) = multipart(Some(meta), &[("phieu.txt", "Bài 1. Cho tập hợp A".as_bytes())]);
+    let (status, m) = json_of(server.post(
+        "/api/v1/materials",
+        &[("Content-Type", &ct), ("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        &body,
+    ));
+    assert_eq!(status, 201, "{m}");
+    let id = m["id"].as_str().unwrap();
+    let mine = text(server.get_with("/cua-toi", &[("Cookie", &cookie)]));
+    let row = mine.split(&format!(r#"<tr data-id="{id}">"#)).nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(row.contains("Bản nháp") && row.contains(r#"value="submit""#), "{row}");
+    let step = format!("/hoc-lieu/{id}/buoc");
+    let r = form(&server, &step, &cookie, "step=submit&back=%2Fcua-toi");
+    assert_eq!(r.status(), 403);
+    assert!(text(r).contains(r#"data-code="csrf_failed""#));
+    let r = form(&server, &step, &cookie, &format!("step=submit&back=%2Fcua-toi&csrf={}", encode(&csrf)));
+    assert_eq!((r.status().as_u16(), header(&r, "location")), (303, "/cua-toi".to_owned()));
+    assert_eq!(server.json(&format!("/api/v1/materials/{id}")).0, 404, "submitted is not published");
+    let mine = text(server.get_with("/cua-toi", &[("Cookie", &cookie)]));
+    assert!(mine.split(&format!(r#"<tr data-id="{id}">"#)).nth(1).unwrap().contains("Chờ thẩm định"));
+
+    // Curators do not administer; admins create keys from a form and see the token once.
+    assert_eq!(server.get_with("/quan-tri", &[("Cookie", &cookie)]).status(), 403);
+    let r = form(&server, "/dang-nhap", "", &format!("login=quantri&password={}", encode(PASSWORD)));
+    let admin = header(&r, "set-cookie").split(';').next().unwrap().to_owned();
+    let page = text(server.get_with("/quan-tri", &[("Cookie", &admin)]));
+    assert!(page.contains("giaovien") && page.contains("Người biên soạn"), "{page}");
+    let body = format!("csrf={}&name=LMS+S%E1%BB%9F&scopes=read&scopes=write", encode(&csrf_of(&page)));
+    let page = text(form(&server, "/quan-tri/khoa", &admin, &body));
+    let token =
+        page.split(r#"<code id="new-token">"#).nth(1).unwrap_or_else(|| panic!("{page}")).split('<').next().unwrap();
+    let r = server.get_with("/api/v1/search?q=", &[("Authorization", &format!("Bearer {token}"))]);
+    assert_eq!(r.status(), 200, "the new key works");
+
+    // Signing out ends the session.
+    let r = form(&server, "/dang-xuat", &cookie, &format!("csrf={}", encode(&csrf)));
+    assert_eq!(r.status(), 303);
+    assert_eq!(server.get_with("/cua-toi", &[("Cookie", &cookie)]).status(), 303);
+}
