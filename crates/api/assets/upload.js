@@ -29,7 +29,7 @@
     new FormData(form).forEach(function (v, k) {
       if (k === 'file' || v === '') return;
       if (k === 'grade') m.grade = Number(v);
-      else if (k === 'keywords') m.keywords = v.split(',').map(function (s) { return s.trim(); }).filter(Boolean);
+      else if (k === 'keywords' || k === 'authors') m[k] = v.split(',').map(function (s) { return s.trim(); }).filter(Boolean);
       else m[k] = v;
     });
     return m;

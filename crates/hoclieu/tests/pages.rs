@@ -49,6 +49,7 @@ fn pages_forms_and_their_protections() {
     let ld: Value = serde_json::from_str(ld).unwrap();
     assert_eq!(ld["@type"], "LearningResource");
     assert_eq!(ld["inLanguage"], "vi");
+    assert!(page.len() < 150 * 1024, "material page: {} bytes", page.len());
 
     // Pages for accounts send visitors to sign in; cross-site and wrong sign-ins are refused.
     let r = server.get("/tai-len");
@@ -70,6 +71,12 @@ fn pages_forms_and_their_protections() {
     // A draft from the API shows in "my materials"; its submit form needs the CSRF field.
     let mine = text(server.get_with("/cua-toi", &[("Cookie", &cookie)]));
     let csrf = csrf_of(&mine);
+    let upload = text(server.get_with("/tai-len", &[("Cookie", &cookie)]));
+    assert!(upload.len() < 150 * 1024, "upload page: {} bytes", upload.len());
+    for field in ["title", "subject", "grade", "series", "resource_type", "province", "license"] {
+        assert!(upload.contains(&format!(r#"name="{field}""#)), "{field} missing from the upload form");
+    }
+    assert!(upload.contains(&format!(r#"data-csrf="{csrf}""#)), "the upload script sends the CSRF token");
     let meta = r#"{"title": "Phiếu học tập tập hợp", "subject": "toan", "grade": 10, "resource_type": "bai-tap"}"#;
     let (ct, body) = multipart(Some(meta), &[("phieu.txt", "Bài 1. Cho tập hợp A".as_bytes())]);
     let (status, m) = json_of(server.post(

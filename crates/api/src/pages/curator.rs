@@ -108,6 +108,17 @@ fn options(items: impl IntoIterator<Item = (String, String)>, placeholder: &str)
     s
 }
 
+/// Marks the option of `value` as selected.
+fn selected(options: String, value: Option<&str>) -> String {
+    match value {
+        Some(v) => {
+            let attr = format!(r#"value="{}""#, esc(v));
+            options.replacen(&attr, &format!("{attr} selected"), 1)
+        }
+        None => options,
+    }
+}
+
 /// `GET /tai-len`: the upload form.
 pub async fn upload_form(req: HttpRequest, app: web::Data<App>) -> PageResult {
     let caller = member(&req, &app).await?;
@@ -128,6 +139,9 @@ pub async fn upload_form(req: HttpRequest, app: web::Data<App>) -> PageResult {
         grades.push_str("</optgroup>");
     }
     let csrf = caller.session.as_ref().map(|s| s.csrf.clone()).unwrap_or_default();
+    // The account's organisation and province are the usual answers.
+    let organization = caller.session.as_ref().and_then(|s| s.user.organization.clone());
+    let province = caller.session.as_ref().and_then(|s| s.user.province.clone());
     let body = format!(
         r#"<h1>Tải lên học liệu</h1>
 <form class="stack" id="upload-form" data-csrf="{}" method="post" action="/tai-len" enctype="multipart/form-data">
@@ -139,6 +153,10 @@ pub async fn upload_form(req: HttpRequest, app: web::Data<App>) -> PageResult {
 <div class="row"><label>Chương <input type="text" name="chapter"></label><label>Bài <input type="text" name="lesson"></label></div>
 <label>Mô tả <textarea name="description" rows="3"></textarea></label>
 <label>Từ khoá (cách nhau bởi dấu phẩy) <input type="text" name="keywords"></label>
+<div class="row"><label>Tác giả (cách nhau bởi dấu phẩy) <input type="text" name="authors"></label>
+<label>Đơn vị <input type="text" name="organization" value="{}"></label></div>
+<div class="row"><label>Tỉnh/thành <select name="province">{}</select></label>
+<label>Giấy phép <select name="license">{}</select></label></div>
 <label>Tệp <input type="file" id="file" name="file" required></label>
 <div><button type="submit" id="upload-start">Tải lên</button></div>
 <progress id="upload-progress" value="0" max="100" aria-label="Tiến độ tải lên"></progress>
@@ -150,6 +168,9 @@ pub async fn upload_form(req: HttpRequest, app: web::Data<App>) -> PageResult {
         options(terms(&v.subjects), "— Chọn môn —"),
         options(terms(&v.series), "— Không theo bộ sách —"),
         options(terms(&v.resource_types), "— Chọn loại —"),
+        esc(organization.as_deref().unwrap_or("")),
+        selected(options(terms(&v.provinces), "— Không ghi —"), province.as_deref()),
+        options(terms(&v.licenses), "— Mặc định —"),
         assets::url("upload.js")
     );
     Ok(page(&caller, "Tải lên học liệu", &body))
