@@ -153,8 +153,17 @@ await step('chromium starts headless', async () => {
   [desktop, phone] = [await context(DESKTOP), await context(PHONE)];
 });
 
-await step(`a teacher searches “${QUERY}” on a desktop`, async () => {
+await step('suggestions appear while typing', async () => {
   teacher = await open(desktop);
+  await teacher.goto(`${BASE}/`);
+  await teacher.locator('input#q').pressSequentially('tap ho', { delay: 30 });
+  await until('suggestions for “tap ho”', 10, async () => {
+    const values = await teacher.locator('#goi-y option').evaluateAll((os) => os.map((o) => o.value));
+    return values.some((v) => tidy(v).toLowerCase().includes('tập hợp')) || values;
+  });
+});
+
+await step(`a teacher searches “${QUERY}” on a desktop`, async () => {
   await search(teacher, QUERY);
   same(await firstHit(teacher), EXPECT_FIRST, 'the first hit');
   await shot(teacher, 'search-desktop.png');
@@ -167,6 +176,8 @@ await step('the same search on a phone, without scrolling sideways', async () =>
   await shot(page, 'search-phone.png');
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   check(width <= 360, `the phone page is ${width} px wide: it scrolls sideways (viewport 360 px)`);
+  const folded = await page.evaluate(() => !document.getElementById('facet-box').open);
+  check(folded, 'on a phone the facets are folded so that results come first');
 });
 
 await step('the results narrow by grade', async () => {

@@ -1,3 +1,9 @@
+// Phones: results first, the facets folded away (the page works open without this script).
+(function () {
+  var box = document.getElementById('facet-box');
+  if (box && window.matchMedia && window.matchMedia('(max-width: 720px)').matches) box.open = false;
+})();
+
 // Suggestions as you type in the search box (the form works without this script).
 (function () {
   var input = document.getElementById('q');

@@ -59,7 +59,10 @@ fn facets(r: &SearchResponse, q: &Query, v: &Vocabularies) -> String {
     let labelled = |counts: &[(String, u64)], voc: &hoclieu_domain::Vocabulary| -> Vec<(String, String, u64)> {
         counts.iter().map(|(c, n)| (c.clone(), voc.label(c).to_owned(), *n)).collect()
     };
-    let mut s = String::from(r#"<nav id="facets" aria-label="Thu hẹp kết quả">"#);
+    // A disclosure: open on wide screens, closed on phones (site.js) so results come first.
+    let mut s = String::from(
+        r#"<details id="facet-box" open><summary>Lọc kết quả: môn, lớp, bộ sách, loại</summary><nav id="facets" aria-label="Thu hẹp kết quả">"#,
+    );
     if !r.facets.subject.is_empty() {
         s.push_str("<h2>Môn học</h2>");
         s.push_str(&facet_list(q, "subject", &labelled(&r.facets.subject, &v.subjects)));
@@ -91,7 +94,7 @@ fn facets(r: &SearchResponse, q: &Query, v: &Vocabularies) -> String {
         s.push_str("<h2>Loại học liệu</h2>");
         s.push_str(&facet_list(q, "resource_type", &labelled(&r.facets.resource_type, &v.resource_types)));
     }
-    s.push_str("</nav>");
+    s.push_str("</nav></details>");
     s
 }
 
