@@ -38,7 +38,7 @@ tools: converters ## install what the tests use: s3s-fs (an S3 server, via cargo
 		echo "installing chromium fonts-noto-core"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-noto-core; \
 	fi
-	@test -d tests/browser/node_modules/playwright-core || npm ci --silent --prefix tests/browser
+	@test -d tests/browser/node_modules/playwright-core -a -d tests/browser/node_modules/axe-core || npm ci --silent --prefix tests/browser
 
 converters: ## install the preview converters (Debian packages) unless they are present
 	@if command -v soffice >/dev/null && command -v pdftoppm >/dev/null && command -v ffmpeg >/dev/null \

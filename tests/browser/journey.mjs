@@ -8,8 +8,11 @@
 // prints why, saves SCREENSHOTS/failure.png and exits with status 1.
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 function need(name) {
   if (!process.env[name]) {
@@ -98,6 +101,18 @@ async function context(options) {
   return c;
 }
 
+/** Checks a page with axe-core (WCAG 2 A and AA rules): serious or critical violations fail. */
+async function accessible(page, what) {
+  await page.addScriptTag({ path: AXE });
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] });
+    return r.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`);
+  });
+  check(found.length === 0, `accessibility of ${what}:\n    ${found.join('\n    ')}`);
+}
+
 async function open(ctx) {
   const page = await ctx.newPage();
   page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
@@ -167,6 +182,7 @@ await step(`a teacher searches “${QUERY}” on a desktop`, async () => {
   await search(teacher, QUERY);
   same(await firstHit(teacher), EXPECT_FIRST, 'the first hit');
   await shot(teacher, 'search-desktop.png');
+  await accessible(teacher, 'the search page');
 });
 
 await step('the same search on a phone, without scrolling sideways', async () => {
@@ -174,6 +190,7 @@ await step('the same search on a phone, without scrolling sideways', async () =>
   await search(page, QUERY);
   same(await firstHit(page), EXPECT_FIRST, 'the first hit on the phone');
   await shot(page, 'search-phone.png');
+  await accessible(page, 'the search page on a phone');
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   check(width <= 360, `the phone page is ${width} px wide: it scrolls sideways (viewport 360 px)`);
   const folded = await page.evaluate(() => !document.getElementById('facet-box').open);
@@ -214,9 +231,11 @@ await step('the material page: its title, JSON-LD and a preview image', async ()
   const done = await teacher.waitForFunction(loaded, await img.elementHandle(), wait).then(() => true, () => false);
   check(done, `the preview image ${await img.getAttribute('src')} did not load`);
   await shot(teacher, 'material-desktop.png');
+  await accessible(teacher, 'the material page');
   const page = await open(phone);
   await page.goto(teacher.url());
   await shot(page, 'material-phone.png');
+  await accessible(page, 'the material page on a phone');
   current = teacher;
 });
 
@@ -241,6 +260,7 @@ await step(`a curator uploads ${(BIG_SIZE / 1048576).toFixed(0)} MB through a dr
   await mine.selectOption('select[name=grade]', '10');
   await mine.selectOption('select[name=resource_type]', 'bai-giang');
   await mine.setInputFiles('input#file', BIG_FILE);
+  await accessible(mine, 'the upload form');
   const slowing = await curator.newCDPSession(mine);
   await slowing.send('Network.emulateNetworkConditions', SLOWED_UPLOAD);
   await mine.click('button#upload-start');
@@ -284,6 +304,7 @@ await step('the curator submits the draft for review', async () => {
   await waitText(status, 'Bản nháp', `the status of ${id} on /cua-toi`, 5);
   await mine.locator(`tr[data-id="${id}"] button[name=step][value=submit]`).click();
   await waitText(status, 'Chờ thẩm định', `the status of ${id} once submitted`);
+  await accessible(mine, '“my materials”');
 });
 
 await step('a reviewer approves it', async () => {
@@ -291,7 +312,9 @@ await step('a reviewer approves it', async () => {
   await page.goto(`${BASE}/tham-dinh`);
   const row = page.locator(`tr[data-id="${id}"]`);
   check((await row.count()) === 1, `/tham-dinh has no row tr[data-id="${id}"]`);
+  await accessible(page, 'the review queue');
   await Promise.all([page.waitForURL((u) => u.pathname === `/tham-dinh/${id}`), row.locator('a').first().click()]);
+  await accessible(page, 'the review page');
   await page.click('button[name=step][value=approve]');
   await waitText(page.locator('.status'), 'Đã xuất bản', 'the status once approved');
   await shot(page, 'review-approved.png');
