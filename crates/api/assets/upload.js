@@ -20,9 +20,22 @@
     for (var k in extra) h[k] = extra[k];
     return h;
   }
+  var MESSAGES = {
+    payload_too_large: 'Tệp vượt quá dung lượng cho phép.',
+    unauthorized: 'Phiên đăng nhập đã hết. Hãy đăng nhập lại.',
+    session_expired: 'Phiên đăng nhập đã hết. Hãy đăng nhập lại.',
+    forbidden: 'Tài khoản của bạn không được tải lên học liệu.',
+    csrf_failed: 'Trang đã cũ so với phiên đăng nhập. Hãy tải lại trang.',
+    conflict: 'Học liệu này đã có trong kho.'
+  };
+  // The server's error as a sentence for the teacher (the field named, the detail kept).
   function problem(r) {
-    return r.json().then(function (b) { return (b.error && b.error.message) || ('HTTP ' + r.status); },
-      function () { return 'HTTP ' + r.status; });
+    return r.json().then(function (b) {
+      var e = b.error || {};
+      if (MESSAGES[e.code]) return MESSAGES[e.code];
+      if (e.field) return 'Thông tin chưa hợp lệ ở mục «' + e.field + '» (' + e.message + ').';
+      return e.message || ('HTTP ' + r.status);
+    }, function () { return 'HTTP ' + r.status; });
   }
   function metadata() {
     var m = {};
@@ -35,26 +48,35 @@
     return m;
   }
 
-  // Asks until the server answers: a network error is retried, an HTTP error is final.
+  // Asks until the server answers: a network error, or a server that is busy or restarting
+  // (423, 5xx), is retried with growing pauses; any other answer is returned.
   async function persist(what, make) {
     for (var attempt = 0; ; attempt++) {
-      try { return await make(); } catch (e) {
-        var wait = Math.min(30000, 1000 * Math.pow(2, Math.min(attempt, 5)));
-        say('retrying', 'Mất kết nối (' + what + '). Thử lại sau ' + Math.round(wait / 1000) + ' giây…');
-        await sleep(wait);
-      }
+      try {
+        var r = await make();
+        if (r.status !== 423 && r.status < 500) return r;
+      } catch (e) { /* the connection dropped */ }
+      var wait = Math.min(30000, 1000 * Math.pow(2, Math.min(attempt, 5)));
+      say('retrying', 'Mất kết nối khi ' + what + '. Thử lại sau ' + Math.round(wait / 1000) + ' giây…');
+      await sleep(wait);
     }
+  }
+  // Where the server got to.
+  async function serverOffset(url) {
+    var h = await persist('kiểm tra phần đã tải', function () { return fetch(url, { method: 'HEAD', headers: headers({}) }); });
+    if (!h.ok) throw new Error('Phiên tải lên không còn (HTTP ' + h.status + '). Hãy chọn lại tệp.');
+    return Number(h.headers.get('Upload-Offset'));
   }
 
   async function start(file) {
     var key = 'hoclieu-upload:' + [file.name, file.size, file.lastModified].join(':');
     var url = localStorage.getItem(key), offset = 0;
     if (url) {
-      var head = await persist('kiểm tra', function () { return fetch(url, { method: 'HEAD', headers: headers({}) }); });
-      if (head.ok) offset = Number(head.headers.get('Upload-Offset')); else url = null;
+      var head = await persist('kiểm tra phần đã tải', function () { return fetch(url, { method: 'HEAD', headers: headers({}) }); });
+      if (head.ok) offset = Number(head.headers.get('Upload-Offset')); else { url = null; localStorage.removeItem(key); }
     }
     if (!url) {
-      var created = await persist('tạo', function () {
+      var created = await persist('tạo phiên tải lên', function () {
         return fetch('/api/v1/uploads', { method: 'POST', headers: headers({
           'Upload-Length': String(file.size), 'Upload-Metadata': 'filename ' + b64(file.name) }) });
       });
@@ -73,17 +95,15 @@
           'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) }) });
       } catch (e) {
         // The connection dropped mid-chunk: ask where the server got to, then go on from there.
-        var at = await persist('tiếp tục', async function () {
-          var h = await fetch(url, { method: 'HEAD', headers: headers({}) });
-          if (!h.ok) throw new Error('HTTP ' + h.status);
-          return h;
-        });
-        offset = Number(at.headers.get('Upload-Offset'));
+        say('retrying', 'Mất kết nối khi đang tải. Đang thử lại…');
+        await sleep(1000);
+        offset = await serverOffset(url);
         continue;
       }
-      if (sent.status === 409) {
-        var again = await fetch(url, { method: 'HEAD', headers: headers({}) });
-        offset = Number(again.headers.get('Upload-Offset'));
+      // 409: the server has a different offset; 423, 5xx: busy or restarting.
+      if (sent.status === 409 || sent.status === 423 || sent.status >= 500) {
+        if (sent.status !== 409) { say('retrying', 'Máy chủ đang bận. Đang thử lại…'); await sleep(2000); }
+        offset = await serverOffset(url);
         continue;
       }
       if (!sent.ok) throw new Error(await problem(sent));
@@ -91,10 +111,19 @@
     }
     bar.value = file.size;
     say('finishing', 'Đã tải đủ tệp. Đang lưu học liệu…');
-    var done = await persist('lưu', function () {
+    var done = await persist('lưu học liệu', function () {
       return fetch(url + '/material', { method: 'POST', headers: headers({ 'Content-Type': 'application/json' }),
         body: JSON.stringify(metadata()) });
     });
+    if (done.status === 409) {
+      // A retried request: the first one may have made the material already.
+      var state = await persist('lưu học liệu', function () { return fetch(url, { headers: headers({}) }); });
+      var info = state.ok ? await state.json() : {};
+      if (info.material_url) {
+        localStorage.removeItem(key);
+        return (await fetch(info.material_url)).json();
+      }
+    }
     if (!done.ok) throw new Error(await problem(done));
     localStorage.removeItem(key);
     return done.json();
@@ -107,7 +136,8 @@
     button.disabled = true;
     result.textContent = '';
     start(file).then(function (material) {
-      say('done', 'Đã tải lên. Học liệu đang ở trạng thái bản nháp: hãy gửi thẩm định ở trang "Của tôi".');
+      say('done', material.status === 'published' ? 'Đã tải lên và xuất bản.'
+        : 'Đã tải lên. Học liệu đang là bản nháp: hãy gửi thẩm định ở trang «Của tôi».');
       var a = document.createElement('a');
       a.href = '/tai-lieu/' + material.id;
       a.textContent = material.title;

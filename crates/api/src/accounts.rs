@@ -144,8 +144,20 @@ pub async fn change_password(req: HttpRequest, body: web::Bytes, app: Data) -> R
     Ok(HttpResponse::NoContent().cookie(session_cookie(&req, String::new(), None)).finish())
 }
 
-/// Who may change a material and how: `Ok(true)` proposes a version (published materials),
-/// `Ok(false)` edits in place (drafts and rejected materials, by their authors).
+/// The caller and the material of an edit, and how it may change: `true` proposes a version
+/// (published materials), `false` edits in place (drafts and rejected materials, by their authors).
+async fn editable(
+    req: &HttpRequest,
+    id: &str,
+    app: &App,
+) -> Result<(auth::Caller, hoclieu_domain::Material, bool), ApiError> {
+    let caller = auth::caller(req, app).await?;
+    let id = parse_id(id, "material")?;
+    let material = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
+    let propose = edit_mode(&caller, &material)?;
+    Ok((caller, material, propose))
+}
+
 fn edit_mode(caller: &auth::Caller, material: &hoclieu_domain::Material) -> Result<bool, ApiError> {
     let facts = material.facts();
     if !caller.principal.can_read(&facts) {
@@ -175,10 +187,8 @@ pub async fn edit(
     body: web::Bytes,
     app: Data,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::caller(&req, &app).await?;
-    let id = parse_id(&path, "material")?;
-    let material = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
-    let propose = edit_mode(&caller, &material)?;
+    let (caller, material, propose) = editable(&req, &path, &app).await?;
+    let id = material.id;
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("invalid_json", "the body is not UTF-8"))?;
     let record = hoclieu_domain::ImportRecord::from_json(text)?;
@@ -203,10 +213,8 @@ pub async fn new_version(
     body: actix_multipart::Multipart,
     app: Data,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = auth::caller(&req, &app).await?;
-    let id = parse_id(&path, "material")?;
-    let material = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
-    let propose = edit_mode(&caller, &material)?;
+    let (caller, material, propose) = editable(&req, &path, &app).await?;
+    let id = material.id;
     let (record, files) = crate::upload::read_any(&req, body, &app).await?;
     let meta = match version_meta(record, &files, &material, propose, &app).await {
         Ok(meta) => meta,
@@ -432,7 +440,7 @@ pub async fn my_materials(req: HttpRequest, app: Data) -> Result<HttpResponse, A
     let Some(person) = caller.person() else { return Err(caller.refuse("list your materials")) };
     let items: Vec<_> = app
         .db
-        .materials_by_author(person.id, 500)
+        .materials_by_author(person.id, 0, 500)
         .await?
         .into_iter()
         .map(|m| MaterialView::new(m, &app.vocab))
@@ -521,10 +529,11 @@ pub async fn create_user(req: HttpRequest, body: web::Bytes, app: Data) -> Resul
 #[derive(Deserialize)]
 pub struct RoleRequest {
     pub role: String,
+    /// A reviewer's subjects and provinces (empty: all); left out, they stay as they are.
     #[serde(default)]
-    pub review_subjects: Vec<String>,
+    pub review_subjects: Option<Vec<String>>,
     #[serde(default)]
-    pub review_provinces: Vec<String>,
+    pub review_provinces: Option<Vec<String>>,
 }
 
 /// `POST /api/v1/users/{id}/role` (admins).
@@ -551,7 +560,10 @@ pub async fn change_role(
     let role = Role::parse(&r.role).ok_or_else(|| {
         ApiError::bad_request("invalid_value", format!("unknown role {:?}", r.role)).with_field("role")
     })?;
-    if !app.db.set_role(id, role, &r.review_subjects, &r.review_provinces).await? {
+    let user = app.db.user(id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let subjects = r.review_subjects.unwrap_or(user.review_subjects);
+    let provinces = r.review_provinces.unwrap_or(user.review_provinces);
+    if !app.db.set_role(id, role, &subjects, &provinces).await? {
         return Err(ApiError::not_found("user"));
     }
     app.db
@@ -559,7 +571,7 @@ pub async fn change_role(
             &caller.actor,
             "user.set_role",
             ("user", Some(id.to_string())),
-            json!({"role": role, "subjects": r.review_subjects, "provinces": r.review_provinces}),
+            json!({"role": role, "subjects": subjects, "provinces": provinces}),
         )
         .await?;
     Ok(app.db.user(id).await?)
@@ -679,5 +691,6 @@ pub async fn version_download(
         return Err(ApiError::not_found("file"));
     }
     let file = app.db.version_file(id, path.1, file_id).await?.ok_or_else(|| ApiError::not_found("file"))?;
-    crate::download::respond(&req, &app, file, None).await
+    let public = material.status == Status::Published && matches!(version.status.as_str(), "published" | "previous");
+    crate::download::respond(&req, &app, file, None, public).await
 }

@@ -103,14 +103,19 @@ pub fn content_disposition(name: &str) -> String {
 /// `inline` (`?inline=1`, for video and audio players) asks the browser to show the file rather
 /// than save it.
 /// Downloads of current files count towards their material's popularity (`count_for`); those of
-/// earlier or proposed versions do not.
+/// earlier or proposed versions do not. Files only some callers may read (`public` false) are
+/// never kept by shared caches.
+///
+/// Only media, raster images and PDF are ever shown inline: anything else (HTML above all)
+/// uploaded by one person would otherwise run in this site's origin for another.
 pub async fn respond(
     req: &HttpRequest,
     app: &App,
     file: hoclieu_domain::StoredFile,
     count_for: Option<Uuid>,
+    public: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let inline = req.query_string().split('&').any(|p| p == "inline=1");
+    let inline = req.query_string().split('&').any(|p| p == "inline=1") && shows_inline(&file.media_type);
     let disposition = |name: &str| {
         let d = content_disposition(name);
         if inline { d.replacen("attachment", "inline", 1) } else { d }
@@ -118,7 +123,7 @@ pub async fn respond(
     let etag = format!("\"{}\"", file.sha256);
     let headers = req.headers();
     let header_str = |name| headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
-    let cache = (header::CACHE_CONTROL, "public, max-age=86400");
+    let cache = (header::CACHE_CONTROL, if public { "public, max-age=86400" } else { "private, no-cache" });
     if none_match(header_str(header::IF_NONE_MATCH), &etag) {
         return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).insert_header(cache).finish());
     }
@@ -160,9 +165,15 @@ pub async fn respond(
         .insert_header((header::ETAG, etag))
         .insert_header((header::ACCEPT_RANGES, "bytes"))
         .insert_header((header::CONTENT_DISPOSITION, disposition(&file.name)))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
         .insert_header(cache)
         // Already compressed formats, and ranges must address the stored bytes.
         .insert_header(ContentEncoding::Identity);
+    if !(inline && file.media_type == "application/pdf") {
+        // Whatever a browser makes of the bytes, they run no script with this site's rights
+        // (PDF viewers refuse sandboxed documents, and PDF is shown inline on request only).
+        response.insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox"));
+    }
     let Some(read) = body else {
         return Ok(response.finish());
     };
@@ -172,6 +183,13 @@ pub async fn respond(
     let len = read.range.end - read.range.start;
     let stream = read.body.map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()));
     Ok(response.body(SizedStream::new(len, stream)))
+}
+
+/// Media types a browser may show in the page (`?inline=1`): players, pictures and PDF.
+fn shows_inline(media_type: &str) -> bool {
+    media_type.starts_with("video/")
+        || media_type.starts_with("audio/")
+        || matches!(media_type, "image/jpeg" | "image/png" | "image/gif" | "image/webp" | "application/pdf")
 }
 
 #[cfg(test)]

@@ -159,9 +159,10 @@ pub async fn download(
 ) -> Result<HttpResponse, ApiError> {
     let material = parse_id(&path.0, "file")?;
     let file = parse_id(&path.1, "file")?;
-    visible_material(&req, &app, material).await.map_err(|_| ApiError::not_found("file"))?;
+    let m = visible_material(&req, &app, material).await.map_err(|_| ApiError::not_found("file"))?;
     let file = app.db.file(material, file).await?.ok_or_else(|| ApiError::not_found("file"))?;
-    download::respond(&req, &app, file, Some(material)).await
+    let public = m.status == hoclieu_domain::Status::Published;
+    download::respond(&req, &app, file, Some(material), public).await
 }
 
 pub async fn preview(req: HttpRequest, path: web::Path<(String, String)>, app: Data) -> Result<HttpResponse, ApiError> {

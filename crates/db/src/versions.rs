@@ -153,7 +153,7 @@ impl Db {
                     .exec(&txn)
                     .await?;
                 if let Some(f) = files {
-                    set_version_files(&txn, open.id, f, now).await?;
+                    set_version_files(&txn, material_id, open.id, f, now).await?;
                 }
                 open.id
             }
@@ -174,7 +174,7 @@ impl Db {
                 .exec_without_returning(&txn)
                 .await?;
                 match files {
-                    Some(f) => set_version_files(&txn, id, f, now).await?,
+                    Some(f) => set_version_files(&txn, material_id, id, f, now).await?,
                     None => copy_current_files(&txn, material_id, id).await?,
                 }
                 id
@@ -335,17 +335,28 @@ async fn files_of_versions(conn: &impl ConnectionTrait, ids: Vec<Uuid>) -> Resul
     Ok(out)
 }
 
-/// Gives a version a new set of files (new file ids).
+/// Gives a version a new set of files. A file sent again unchanged (same name and bytes) keeps
+/// its id, so links to it stay valid once the version is published.
 async fn set_version_files(
     txn: &DatabaseTransaction,
+    material_id: Uuid,
     version: Uuid,
     files: &[NewFile],
     now: DateTime<Utc>,
 ) -> Result<()> {
     version_file::Entity::delete_many().filter(version_file::Column::VersionId.eq(version)).exec(txn).await?;
-    let rows = files.iter().enumerate().map(|(i, f)| version_file::ActiveModel {
+    let mut current: Vec<material_file::Model> =
+        material_file::Entity::find().filter(material_file::Column::MaterialId.eq(material_id)).all(txn).await?;
+    let ids: Vec<Uuid> = files
+        .iter()
+        .map(|f| match current.iter().position(|c| c.name == f.name && c.sha256 == f.sha256) {
+            Some(i) => current.swap_remove(i).id,
+            None => Uuid::now_v7(),
+        })
+        .collect();
+    let rows = files.iter().zip(ids).enumerate().map(|(i, (f, id))| version_file::ActiveModel {
         version_id: Set(version),
-        file_id: Set(Uuid::now_v7()),
+        file_id: Set(id),
         position: Set(i as i32),
         name: Set(f.name.clone()),
         media_type: Set(f.media_type.clone()),

@@ -144,11 +144,10 @@ impl Db {
         self.material(id).await
     }
 
-    /// Replaces a material's metadata (its files stay), with a change for the index and an
-    /// audit record. The external id cannot change. `None` when the material does not exist.
     /// Edits a material in place (drafts and rejected materials): its metadata and, when `files`
-    /// is given, its set of files (already durable in storage). Returns the material and the
-    /// objects made redundant by identical stored bytes.
+    /// is given, its set of files (already durable in storage), with a change for the index and
+    /// an audit record. The external id cannot change. Returns the material (`None` when it does
+    /// not exist) and the objects made redundant by identical stored bytes.
     pub async fn update_metadata(
         &self,
         id: Uuid,
@@ -224,12 +223,14 @@ impl Db {
     }
 
     /// Materials an account created, newest first.
-    pub async fn materials_by_author(&self, author: Uuid, limit: u64) -> Result<Vec<Material>> {
+    pub async fn materials_by_author(&self, author: Uuid, offset: u64, limit: u64) -> Result<Vec<Material>> {
         let ids: Vec<Uuid> = material::Entity::find()
             .select_only()
             .column(material::Column::Id)
             .filter(material::Column::AuthorId.eq(author))
             .order_by_desc(material::Column::CreatedAt)
+            .order_by_desc(material::Column::Id)
+            .offset(offset)
             .limit(limit)
             .into_tuple()
             .all(&self.conn)

@@ -208,8 +208,10 @@ fn every_endpoint_against_every_caller() {
                 assert!((200..300).contains(&status) || status == 409, "{name} {method} {path}: {status} {value}");
             } else {
                 // Pages answer in HTML: an error page with its code, or (401) the sign-in page.
-                let page = value.as_str().is_some_and(|h| h.contains("data-code=")) || status == 303;
-                assert!(matches!(status, 303 | 401 | 403 | 404), "{name} {method} {path}: {status} {value}");
+                let is_page = !path.starts_with("/api/");
+                let page = is_page && (value.as_str().is_some_and(|h| h.contains("data-code=")) || status == 303);
+                let refused = matches!(status, 401 | 403 | 404) || (is_page && status == 303);
+                assert!(refused, "{name} {method} {path}: {status} {value}");
                 assert!(value["error"]["code"].is_string() || page, "{name} {method} {path}: {value}");
                 assert!(!value.to_string().contains("lượng giác"), "{name} {method} {path} leaks: {value}");
             }

@@ -27,6 +27,8 @@ fn pages_forms_and_their_protections() {
     let data = Data::new();
     data.user("giaovien", "curator", PASSWORD, &[]);
     data.user("quantri", "admin", PASSWORD, &[]);
+    data.user("thamdinh", "reviewer", PASSWORD, &[]);
+    assert!(data.run(&["user", "set-role", "thamdinh", "--role", "reviewer", "--subject", "toan"]).status.success());
     let server = data.serve(&["--demo", repo().join("fixtures/demo/materials.jsonl").to_str().unwrap()]);
     eventually(|| (server.json("/api/v1/search").1["total"] == 48).then_some(()));
 
@@ -64,8 +66,17 @@ fn pages_forms_and_their_protections() {
     let r = form(&server, "/dang-nhap", "", "login=giaovien&password=sai+roi+nhe+ban");
     assert_eq!(r.status(), 401);
     assert!(text(r).contains("Sai tên đăng nhập hoặc mật khẩu"));
-    let r = form(&server, "/dang-nhap", "", &format!("{login}&next=https%3A%2F%2Fevil.example"));
-    assert_eq!((r.status().as_u16(), header(&r, "location")), (303, "/cua-toi".to_owned()), "no open redirect");
+    let credentials = format!("login=giaovien&password={}", encode(PASSWORD));
+    for next in ["https%3A%2F%2Fevil.example", "%2F%2Fevil.example", "%2F%09%2Fevil.example", "%2F%5Cevil.example"] {
+        let r = form(&server, "/dang-nhap", "", &format!("{credentials}&next={next}"));
+        assert_eq!(
+            (r.status().as_u16(), header(&r, "location")),
+            (303, "/cua-toi".to_owned()),
+            "no open redirect: {next}"
+        );
+    }
+    let r = form(&server, "/dang-nhap", "", &format!("{credentials}&next=%2Ftai-len"));
+    assert_eq!(header(&r, "location"), "/tai-len", "a local next is followed");
     let cookie = header(&r, "set-cookie").split(';').next().unwrap().to_owned();
 
     // A draft from the API shows in "my materials"; its submit form needs the CSRF field.
@@ -111,9 +122,40 @@ fn pages_forms_and_their_protections() {
         page.split(r#"<code id="new-token">"#).nth(1).unwrap_or_else(|| panic!("{page}")).split('<').next().unwrap();
     let r = server.get_with("/api/v1/search?q=", &[("Authorization", &format!("Bearer {token}"))]);
     assert_eq!(r.status(), 200, "the new key works");
+    let reviewer = page.split(r#"<tr data-user=""#).find(|row| row.contains("thamdinh")).unwrap();
+    let reviewer_id = reviewer.split('"').next().unwrap();
+    assert!(reviewer.contains("Toán; mọi tỉnh/thành"), "{reviewer}");
+    let body = format!("csrf={}&role=reviewer", encode(&csrf_of(&page)));
+    let r = form(&server, &format!("/quan-tri/nguoi-dung/{reviewer_id}/vai-tro"), &admin, &body);
+    assert_eq!(r.status(), 303);
+    let users = json_of(server.get_with("/api/v1/users", &[("Cookie", &admin)])).1;
+    let after = users["users"].as_array().unwrap().iter().find(|u| u["id"] == reviewer_id).unwrap();
+    assert_eq!(after["review_subjects"], serde_json::json!(["toan"]), "saving the role keeps the scope");
 
-    // Signing out ends the session.
+    // A draft's HTML never runs in this site's origin, even asked inline; it is not cached publicly.
+    let meta = r#"{"title": "Trang web bài tập", "subject": "toan", "resource_type": "bai-tap"}"#;
+    let (ct, body) = multipart(Some(meta), &[("bai.html", b"<html><script>alert(1)</script></html>")]);
+    let (_, m) = json_of(server.post(
+        "/api/v1/materials",
+        &[("Content-Type", &ct), ("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        &body,
+    ));
+    let url = format!("{}?inline=1", m["files"][0]["download_url"].as_str().unwrap());
+    let r = server.get_with(&url, &[("Cookie", &cookie)]);
+    assert_eq!(r.status(), 200);
+    assert!(header(&r, "content-disposition").starts_with("attachment"), "{}", header(&r, "content-disposition"));
+    assert!(header(&r, "content-security-policy").contains("sandbox"));
+    assert!(header(&r, "cache-control").contains("private"), "a draft's file: {}", header(&r, "cache-control"));
+
+    // Signing out needs the form's token (no signing out from other sites), then ends the session.
+    let r = form(&server, "/dang-xuat", &cookie, "");
+    assert_eq!(r.status(), 403);
+    assert_eq!(server.get_with("/cua-toi", &[("Cookie", &cookie)]).status(), 200, "still signed in");
     let r = form(&server, "/dang-xuat", &cookie, &format!("csrf={}", encode(&csrf)));
     assert_eq!(r.status(), 303);
     assert_eq!(server.get_with("/cua-toi", &[("Cookie", &cookie)]).status(), 303);
+    // An ended session's cookie does not stand between a teacher and a public page.
+    let r = server.get_with(&format!("/tai-lieu/{link}"), &[("Cookie", &cookie)]);
+    assert_eq!(r.status(), 200, "a stale cookie reads public pages");
+    assert_eq!(server.get_with("/?q=tap+hop", &[("Cookie", &cookie)]).status(), 200);
 }

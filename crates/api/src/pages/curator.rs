@@ -47,12 +47,15 @@ pub async fn sign_in_form(req: HttpRequest, app: web::Data<App>) -> PageResult {
 
 /// Whether a form post comes from this site (`Origin`, else `Referer`): sign-in has no session
 /// yet to carry a CSRF token, so a cross-site sign-in is refused this way.
+/// Hosts are compared without the scheme: behind a TLS proxy the server may see plain HTTP.
 fn same_origin(req: &HttpRequest) -> bool {
-    let info = req.connection_info();
-    let here = format!("{}://{}", info.scheme(), info.host());
+    let host = req.connection_info().host().to_owned();
     let from = |h: header::HeaderName| req.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_owned);
     match from(header::ORIGIN).or_else(|| from(header::REFERER)) {
-        Some(o) => o == here || o.starts_with(&format!("{here}/")),
+        Some(o) => {
+            let rest = o.split_once("://").map_or("", |(_, r)| r);
+            rest.split('/').next() == Some(host.as_str())
+        }
         None => true,
     }
 }
@@ -76,10 +79,14 @@ pub async fn sign_in_submit(req: HttpRequest, body: web::Bytes, app: web::Data<A
         }
         Err(e) if matches!(e.code, "invalid_credentials" | "account_locked" | "too_many_attempts") => {
             let message = match e.code {
-                "invalid_credentials" => "Sai tên đăng nhập hoặc mật khẩu.",
-                _ => "Đăng nhập sai quá nhiều lần. Tài khoản tạm khoá, hãy thử lại sau 15 phút.",
+                "invalid_credentials" => "Sai tên đăng nhập hoặc mật khẩu.".to_owned(),
+                "account_locked" => format!(
+                    "Đăng nhập sai quá nhiều lần nên tài khoản tạm khoá{}.",
+                    e.message.rsplit_once("until ").map(|(_, t)| format!(" đến {t}")).unwrap_or_default()
+                ),
+                _ => "Có quá nhiều lần đăng nhập sai từ địa chỉ này. Hãy thử lại sau 15 phút.".to_owned(),
             };
-            let mut r = page(&anonymous, "Đăng nhập", &sign_in_page(&anonymous, &next, Some(message), &login));
+            let mut r = page(&anonymous, "Đăng nhập", &sign_in_page(&anonymous, &next, Some(&message), &login));
             *r.status_mut() = e.status;
             Ok(r)
         }
@@ -90,14 +97,20 @@ pub async fn sign_in_submit(req: HttpRequest, body: web::Bytes, app: web::Data<A
 /// `POST /dang-xuat`.
 pub async fn sign_out(req: HttpRequest, body: web::Bytes, app: web::Data<App>) -> PageResult {
     let form = Fields::parse(&body);
-    // An ended session signs out too; a live one must show its CSRF token.
-    if let Ok(caller) = form.caller(&req, &app).await.map_err(|e| e.0)
-        && caller.session.is_none()
-    {
-        return Ok(see_other("/"));
+    // A live session must show its CSRF token (no signing people out from other sites); an ended
+    // one only has its cookie cleared.
+    match form.caller(&req, &app).await {
+        Ok(caller) if caller.session.is_none() => Ok(see_other("/")),
+        Ok(_) => {
+            let cookie = crate::accounts::sign_out(&req, &app).await?;
+            Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, "/")).finish())
+        }
+        Err(e) if e.0.code == "session_expired" => {
+            let cookie = crate::accounts::sign_out(&req, &app).await?;
+            Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, "/")).finish())
+        }
+        Err(e) => Err(e),
     }
-    let cookie = crate::accounts::sign_out(&req, &app).await?;
-    Ok(HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, "/")).finish())
 }
 
 fn options(items: impl IntoIterator<Item = (String, String)>, placeholder: &str) -> String {
@@ -144,7 +157,7 @@ pub async fn upload_form(req: HttpRequest, app: web::Data<App>) -> PageResult {
     let province = caller.session.as_ref().and_then(|s| s.user.province.clone());
     let body = format!(
         r#"<h1>Tải lên học liệu</h1>
-<form class="stack" id="upload-form" data-csrf="{}" method="post" action="/tai-len" enctype="multipart/form-data">
+<form class="stack" id="upload-form" data-csrf="{}">
 <label>Tên học liệu <input type="text" name="title" required maxlength="500"></label>
 <div class="row"><label>Môn học <select name="subject" required>{}</select></label>
 <label>Lớp <select name="grade">{grades}</select></label></div>
@@ -169,7 +182,7 @@ pub async fn upload_form(req: HttpRequest, app: web::Data<App>) -> PageResult {
         options(terms(&v.series), "— Không theo bộ sách —"),
         options(terms(&v.resource_types), "— Chọn loại —"),
         esc(organization.as_deref().unwrap_or("")),
-        selected(options(terms(&v.provinces), "— Không ghi —"), province.as_deref()),
+        selected(options(terms(&v.provinces), "— Không chọn —"), province.as_deref()),
         options(terms(&v.licenses), "— Mặc định —"),
         assets::url("upload.js")
     );
@@ -195,11 +208,19 @@ pub(crate) fn step_form(
     )
 }
 
-/// `GET /cua-toi`: the caller's materials and their workflow state.
+/// Rows of "my materials" per page (each row has a form: pages stay well under 150 KB).
+const PER_PAGE: u64 = 100;
+
+/// `GET /cua-toi?trang=N`: the caller's materials and their workflow state, newest first.
 pub async fn mine(req: HttpRequest, app: web::Data<App>) -> PageResult {
     let caller = member(&req, &app).await?;
     let person = caller.person().ok_or_else(|| caller.refuse("list your materials"))?;
-    let items = app.db.materials_by_author(person.id, 500).await.map_err(ApiError::from)?;
+    let query = Fields::parse(req.query_string().as_bytes());
+    let page_no: u64 = query.get("trang").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1);
+    let mut items =
+        app.db.materials_by_author(person.id, (page_no - 1) * PER_PAGE, PER_PAGE + 1).await.map_err(ApiError::from)?;
+    let more = items.len() as u64 > PER_PAGE;
+    items.truncate(PER_PAGE as usize);
     let mut body = String::from(r#"<h1>Học liệu của tôi</h1><p><a href="/tai-len">+ Tải lên học liệu mới</a></p>"#);
     if items.is_empty() {
         body.push_str("<p>Bạn chưa tải lên học liệu nào.</p>");
@@ -228,6 +249,17 @@ pub async fn mine(req: HttpRequest, app: web::Data<App>) -> PageResult {
             );
         }
         body.push_str("</tbody></table></div>");
+    }
+    if page_no > 1 || more {
+        body.push_str(r#"<nav class="pages" aria-label="Phân trang">"#);
+        if page_no > 1 {
+            let _ = write!(body, r#"<a rel="prev" href="/cua-toi?trang={}">← Trang trước</a>"#, page_no - 1);
+        }
+        let _ = write!(body, "<span>Trang {page_no}</span>");
+        if more {
+            let _ = write!(body, r#"<a rel="next" href="/cua-toi?trang={}">Trang sau →</a>"#, page_no + 1);
+        }
+        body.push_str("</nav>");
     }
     Ok(page(&caller, "Học liệu của tôi", &body))
 }

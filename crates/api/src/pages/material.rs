@@ -94,7 +94,7 @@ fn file_preview(material: Uuid, f: &StoredFile, d: &hoclieu_db::Derivation) -> O
                 );
             }
             if let Some(n) = d.derived.pages.filter(|n| *n > PAGES_SHOWN) {
-                let _ = write!(s, r#"<p class="muted">Đang hiện {PAGES_SHOWN} / {n} trang. Tải tệp để xem đủ.</p>"#);
+                let _ = write!(s, r#"<p class="muted">Đang hiển thị {PAGES_SHOWN}/{n} trang. Tải tệp để xem đủ.</p>"#);
             }
             Some(s)
         }
@@ -208,8 +208,8 @@ fn json_ld(m: &Material, v: &Vocabularies, base: &str) -> String {
     if let Some(l) = &meta.lesson {
         o.insert("teaches".into(), json!(l));
     }
-    // `</script>` inside a string must not end the element.
-    let text = doc.to_string().replace("</", "<\\/");
+    // Nothing in a string may end or confuse the script element (`</script>`, `<!--`).
+    let text = doc.to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026");
     format!(r#"<script type="application/ld+json">{text}</script>"#)
 }
 
@@ -254,7 +254,14 @@ fn related(app: &App, m: &Material) -> String {
 pub async fn material(req: HttpRequest, path: web::Path<String>, app: web::Data<App>) -> PageResult {
     let caller = visitor(&req, &app).await?;
     let id = Uuid::parse_str(&path).map_err(|_| ApiError::not_found("material"))?;
-    let m = crate::handlers::visible_material(&req, &app, id).await?;
+    // The visitor decides (a stale cookie makes an anonymous visitor, who still reads
+    // published materials).
+    let m = app
+        .db
+        .material(id)
+        .await?
+        .filter(|m| caller.principal.can_read(&m.facts()))
+        .ok_or_else(|| ApiError::not_found("material"))?;
     let v = &app.vocab;
     let base = {
         let info = req.connection_info();

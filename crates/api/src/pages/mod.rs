@@ -62,9 +62,13 @@ impl ResponseError for PageError {
             "csrf_failed" => "Trang đã cũ so với phiên đăng nhập. Hãy tải lại trang rồi thử lại.".to_owned(),
             "invalid_state" => format!("Không thể làm bước này ở trạng thái hiện tại ({}).", self.0.message),
             "internal" | "service_unavailable" => "Hệ thống đang gặp sự cố. Vui lòng thử lại sau ít phút.".to_owned(),
+            "too_many_attempts" | "account_locked" => {
+                "Đăng nhập sai quá nhiều lần. Hãy thử lại sau ít phút.".to_owned()
+            }
+            // Validation messages name the field; the detail (in English) helps the operator.
             _ => match &self.0.field {
-                Some(f) => format!("Dữ liệu chưa hợp lệ (trường «{f}»): {}", self.0.message),
-                None => format!("Yêu cầu chưa hợp lệ: {}", self.0.message),
+                Some(f) => format!("Dữ liệu chưa hợp lệ ở trường «{f}» ({}).", self.0.message),
+                None => format!("Yêu cầu chưa hợp lệ ({}).", self.0.message),
             },
         };
         let body = format!(
@@ -131,8 +135,11 @@ impl Fields {
 
 /// A local path to go back to after a form (never another site).
 pub(crate) fn local_path(p: Option<&str>, default: &str) -> String {
+    // Only plain path characters: browsers drop tabs and newlines, so `/\t/evil.example` would
+    // otherwise become `//evil.example`, another site.
+    let plain = |p: &str| p.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.~%?&=".contains(&b));
     match p {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && plain(p) => p.to_owned(),
         _ => default.to_owned(),
     }
 }
@@ -230,7 +237,7 @@ fn render(caller: Option<&Caller>, title: &str, body: &str) -> String {
     format!(
         r##"<!doctype html><html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{} – Kho học liệu số</title><link rel="stylesheet" href="{}"><link rel="icon" href="data:,"></head>
-<body><a class="skip" href="#noi-dung">Bỏ qua, đến nội dung</a><header class="site"><a class="brand" href="/">Kho học liệu số dùng chung</a><nav aria-label="Trang">{nav}</nav></header>
+<body><a class="skip" href="#noi-dung">Chuyển đến nội dung chính</a><header class="site"><a class="brand" href="/">Kho học liệu số dùng chung</a><nav aria-label="Điều hướng chính">{nav}</nav></header>
 <main id="noi-dung">{body}</main></body></html>"##,
         esc(title),
         assets::url("site.css"),

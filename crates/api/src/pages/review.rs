@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use actix_web::{HttpRequest, web};
-use hoclieu_domain::Status;
+use hoclieu_domain::{Status, Step};
 
 use super::curator::step_form;
 use super::{Fields, PageResult, esc, member, page, status_label};
@@ -73,14 +73,18 @@ pub async fn review_material(req: HttpRequest, path: web::Path<String>, app: web
     }
     let back = format!("/tham-dinh/{id}");
     let mut actions = String::new();
+    let may = |step| caller.principal.can(step, &m.facts());
     match m.status {
-        Status::Submitted => {
-            if caller.principal.can(hoclieu_domain::Step::Approve, &m.facts()) {
-                actions.push_str(&step_form(&caller, id, "approve", "Duyệt và xuất bản", &back, false));
-            }
+        Status::Submitted if may(Step::Approve) => {
+            actions.push_str(&step_form(&caller, id, "approve", "Duyệt và xuất bản", &back, false));
             actions.push_str(&step_form(&caller, id, "reject", "Từ chối", &back, true));
         }
-        Status::Published => actions.push_str(&step_form(&caller, id, "withdraw", "Gỡ xuống", &back, true)),
+        Status::Submitted => {
+            actions.push_str(r#"<p class="muted">Bạn là tác giả: người thẩm định khác sẽ quyết định.</p>"#)
+        }
+        Status::Published if may(Step::Withdraw) => {
+            actions.push_str(&step_form(&caller, id, "withdraw", "Gỡ xuống", &back, true))
+        }
         _ => {}
     }
     let reason = m.status_reason.as_deref().map(|r| format!(" — {}", esc(r))).unwrap_or_default();
