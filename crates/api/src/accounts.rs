@@ -257,7 +257,7 @@ async fn version_meta(
     }
 }
 
-fn version_view(v: &hoclieu_db::Version, material: Uuid, app: &App) -> serde_json::Value {
+pub(crate) fn version_view(v: &hoclieu_db::Version, material: Uuid, app: &App) -> serde_json::Value {
     let files: Vec<_> = v
         .files
         .iter()
@@ -307,14 +307,29 @@ pub async fn version_step(
 ) -> Result<HttpResponse, ApiError> {
     let caller = auth::caller(&req, &app).await?;
     let id = parse_id(&path.0, "material")?;
-    let step = match path.2.as_str() {
+    let request: StepRequest = if body.is_empty() { StepRequest::default() } else { json_body(&body)? };
+    let version = take_version_step(&caller, &app, id, path.1, &path.2, request.reason).await?;
+    Ok(HttpResponse::Ok().json(version_view(&version, id, &app)))
+}
+
+/// A workflow step on a proposed version by `caller` (the API and the web pages): submit,
+/// approve or reject (with a reason).
+pub async fn take_version_step(
+    caller: &auth::Caller,
+    app: &App,
+    id: Uuid,
+    number: u32,
+    step: &str,
+    reason: Option<String>,
+) -> Result<hoclieu_db::Version, ApiError> {
+    let step = match step {
         "submit" => Step::Submit,
         "approve" => Step::Approve,
         "reject" => Step::Reject,
         _ => return Err(ApiError::not_found("resource")),
     };
     let material = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
-    let version = app.db.version(id, path.1).await?.ok_or_else(|| ApiError::not_found("version"))?;
+    let version = app.db.version(id, number).await?.ok_or_else(|| ApiError::not_found("version"))?;
     let facts = material.facts();
     if !(caller.principal.can_propose(&facts) || caller.principal.reviews(&facts)) {
         return Err(ApiError::not_found("version"));
@@ -322,19 +337,18 @@ pub async fn version_step(
     if !caller.principal.can_on_version(step, &facts, version.author) {
         return Err(caller.refuse(&format!("{} this version", step.as_str())));
     }
-    let request: StepRequest = if body.is_empty() { StepRequest::default() } else { json_body(&body)? };
-    let reason = request.reason.map(|r| hoclieu_domain::text::clean(&r, true)).filter(|r| !r.is_empty());
+    let reason = reason.map(|r| hoclieu_domain::text::clean(&r, true)).filter(|r| !r.is_empty());
     if step.needs_reason() && reason.is_none() {
         return Err(ApiError::bad_request("missing_field", format!("a reason is needed to {}", step.as_str()))
             .with_field("reason"));
     }
     let version = app
         .db
-        .take_version_step(id, path.1, step, reason.as_deref(), &caller.actor)
+        .take_version_step(id, number, step, reason.as_deref(), &caller.actor)
         .await?
         .ok_or_else(|| ApiError::not_found("version"))?;
     app.index_wake.notify_one();
-    Ok(HttpResponse::Ok().json(version_view(&version, id, &app)))
+    Ok(version)
 }
 
 #[derive(Deserialize, Default)]
@@ -401,8 +415,19 @@ pub async fn review_queue(req: HttpRequest, app: Data) -> Result<HttpResponse, A
     let query: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
     let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
     let (status, found) = review_items(&caller, &app, get("status"), get("subject"), get("province")).await?;
+    let versions: Vec<_> = review_versions(&caller, &app, status, get("subject"), get("province"))
+        .await?
+        .iter()
+        .map(|(m, v)| {
+            let mut view = version_view(v, m.id, &app);
+            view["material"] = json!({"id": m.id, "title": m.meta.title});
+            view
+        })
+        .collect();
     let items: Vec<_> = found.into_iter().map(|m| MaterialView::new(m, &app.vocab)).collect();
-    Ok(HttpResponse::Ok().json(json!({"status": status.as_str(), "total": items.len(), "items": items})))
+    Ok(HttpResponse::Ok().json(json!({
+        "status": status.as_str(), "total": items.len(), "items": items, "versions": versions,
+    })))
 }
 
 /// What `caller` reviews in a status (submitted by default), oldest first, optionally of one
@@ -425,6 +450,22 @@ pub async fn review_items(
     }
     let found = app.db.materials_in_status(status, subject, province, 200).await?;
     Ok((status, found.into_iter().filter(|m| caller.principal.reviews(&m.facts())).collect()))
+}
+
+/// Proposed versions of published materials in `status` (submitted, draft or rejected) that
+/// `caller` reviews, oldest first.
+pub async fn review_versions(
+    caller: &auth::Caller,
+    app: &App,
+    status: Status,
+    subject: Option<&str>,
+    province: Option<&str>,
+) -> Result<Vec<(hoclieu_domain::Material, hoclieu_db::Version)>, ApiError> {
+    if !matches!(status, Status::Submitted | Status::Draft | Status::Rejected) {
+        return Ok(Vec::new());
+    }
+    let found = app.db.versions_in_status(status.as_str(), subject, province, 200).await?;
+    Ok(found.into_iter().filter(|(m, _)| caller.principal.reviews(&m.facts())).collect())
 }
 
 /// Reviewers, administrators and `review` keys see a review queue.

@@ -16,6 +16,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/hoc-lieu/{id}/buoc", web::post().to(pages::take_step))
         .route("/tham-dinh", web::get().to(pages::review_queue))
         .route("/tham-dinh/{id}", web::get().to(pages::review_material))
+        .route("/tham-dinh/{id}/phien-ban/{number}", web::get().to(pages::review_version))
+        .route("/hoc-lieu/{id}/phien-ban/{number}/buoc", web::post().to(pages::version_step))
         .route("/quan-tri", web::get().to(pages::admin))
         .route("/quan-tri/nguoi-dung/{id}/vai-tro", web::post().to(pages::admin_role))
         .route("/quan-tri/khoa", web::post().to(pages::admin_key))

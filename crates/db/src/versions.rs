@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use hoclieu_domain::{MaterialMeta, Status, Step};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 use uuid::Uuid;
 
 use std::collections::HashMap;
@@ -91,6 +91,38 @@ impl Db {
         };
         let mut files = files_of_versions(&self.conn, vec![row.id]).await?;
         to_version(row, &mut files).map(Some)
+    }
+
+    /// Proposed versions in `status` (oldest change first), with their materials, optionally
+    /// of one subject or province (of the published material).
+    pub async fn versions_in_status(
+        &self,
+        status: &str,
+        subject: Option<&str>,
+        province: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<(hoclieu_domain::Material, Version)>> {
+        let rows = material_version::Entity::find()
+            .filter(material_version::Column::Status.eq(status))
+            .order_by_asc(material_version::Column::UpdatedAt)
+            .limit(limit)
+            .all(&self.conn)
+            .await?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.material_id).collect();
+        let materials: HashMap<Uuid, hoclieu_domain::Material> =
+            self.materials(&ids).await?.into_iter().map(|m| (m.id, m)).collect();
+        let mut files = files_of_versions(&self.conn, rows.iter().map(|r| r.id).collect()).await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let Some(m) = materials.get(&r.material_id) else { continue };
+            if subject.is_some_and(|s| s != m.meta.subject)
+                || province.is_some_and(|p| Some(p) != m.meta.province.as_deref())
+            {
+                continue;
+            }
+            out.push((m.clone(), to_version(r, &mut files)?));
+        }
+        Ok(out)
     }
 
     /// A file of a version, with its object key.

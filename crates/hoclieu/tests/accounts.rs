@@ -559,7 +559,27 @@ fn new_files_arrive_as_versions_and_every_file_is_kept() {
     let r = server.get_with(&proposed, &[("Cookie", &reviewer.cookie)]);
     assert_eq!((r.status().as_u16(), bytes_of(r)), (200, new_bytes.to_vec()), "reviewers read proposed files");
     assert_eq!(post(&author, &format!("{versions}/2/submit"), Value::Null).0, 200);
-    assert_eq!(post(&reviewer, &format!("{versions}/2/approve"), Value::Null).0, 200);
+    // Reviewers find it in their queue (API and page) and approve it from the page.
+    let (_, queue) = call(&server, &Who::Browser(&reviewer), "GET", "/api/v1/review/queue", &Value::Null);
+    assert_eq!(
+        (queue["versions"][0]["number"].as_u64(), queue["versions"][0]["material"]["id"].as_str()),
+        (Some(2), m["id"].as_str()),
+        "{queue}"
+    );
+    let id = m["id"].as_str().unwrap();
+    let html = String::from_utf8(bytes_of(server.get_with("/tham-dinh", &[("Cookie", &reviewer.cookie)]))).unwrap();
+    assert!(html.contains(&format!(r#"data-version="{id}-2""#)), "{html}");
+    let page = format!("/tham-dinh/{id}/phien-ban/2");
+    let html = String::from_utf8(bytes_of(server.get_with(&page, &[("Cookie", &reviewer.cookie)]))).unwrap();
+    assert!(html.contains("phan-so-v2.txt") && html.contains(r#"value="approve""#), "{html}");
+    assert_eq!(server.get(&page).status(), 303, "the page needs an account");
+    let body = format!("step=approve&back=%2Ftham-dinh&csrf={}", reviewer.csrf);
+    let r = server.post(
+        &format!("/hoc-lieu/{id}/phien-ban/2/buoc"),
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", &reviewer.cookie)],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status(), 303);
 
     // Approved: the new files are the material's; the old file stays listed and downloadable.
     let (_, now) = server.json(&material);

@@ -9,7 +9,7 @@ use hoclieu_domain::{Status, Step};
 use super::curator::step_form;
 use super::{Fields, PageResult, esc, member, page, status_label};
 use crate::App;
-use crate::accounts::review_items;
+use crate::accounts::{review_items, review_versions};
 use crate::error::ApiError;
 
 fn select(name: &str, label: &str, items: &[(String, String)], chosen: Option<&str>) -> String {
@@ -60,7 +60,114 @@ pub async fn review_queue(req: HttpRequest, app: web::Data<App>) -> PageResult {
         }
         body.push_str("</tbody></table></div>");
     }
+    let versions = review_versions(&caller, &app, status, q.get("subject"), q.get("province")).await?;
+    if !versions.is_empty() {
+        let _ = write!(
+            body,
+            r#"<h2>Phiên bản sửa đổi của học liệu đã xuất bản</h2><p class="muted">{} phiên bản «{}». Bản đang xuất bản vẫn hiển thị cho đến khi phiên bản mới được duyệt.</p><div class="table-wrap"><table><thead><tr><th>Học liệu</th><th>Phiên bản</th><th>Tên mới</th><th>Tệp</th><th>Cập nhật</th></tr></thead><tbody>"#,
+            versions.len(),
+            status_label(status)
+        );
+        for (m, v) in &versions {
+            let _ = write!(
+                body,
+                r#"<tr data-version="{}-{}"><td><a href="/tai-lieu/{}">{}</a></td><td><a href="/tham-dinh/{}/phien-ban/{}">Phiên bản {}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+                m.id,
+                v.number,
+                m.id,
+                esc(&m.meta.title),
+                m.id,
+                v.number,
+                v.number,
+                esc(&v.meta.title),
+                v.files.len(),
+                v.updated_at.format("%d/%m/%Y %H:%M")
+            );
+        }
+        body.push_str("</tbody></table></div>");
+    }
     Ok(page(&caller, "Thẩm định", &body))
+}
+
+/// `GET /tham-dinh/{id}/phien-ban/{n}`: a proposed version beside the published material.
+pub async fn review_version(req: HttpRequest, path: web::Path<(String, u32)>, app: web::Data<App>) -> PageResult {
+    let caller = member(&req, &app).await?;
+    let id = crate::handlers::parse_id(&path.0, "material")?;
+    let m = app.db.material(id).await.map_err(ApiError::from)?.ok_or_else(|| ApiError::not_found("material"))?;
+    let facts = m.facts();
+    if !(caller.principal.reviews(&facts) || caller.principal.can_propose(&facts)) {
+        return Err(ApiError::not_found("version").into());
+    }
+    let v = app.db.version(id, path.1).await.map_err(ApiError::from)?.ok_or_else(|| ApiError::not_found("version"))?;
+    let proposed = hoclieu_domain::Material { meta: v.meta.clone(), files: Vec::new(), ..m.clone() };
+    let mut files = String::from(r#"<h2>Tệp của phiên bản</h2><ul class="files">"#);
+    for f in &v.files {
+        let _ = write!(
+            files,
+            r#"<li><a class="download" href="/api/v1/materials/{id}/versions/{}/files/{}/download" download>{}</a> <span class="muted">({})</span></li>"#,
+            v.number,
+            f.id,
+            esc(&f.name),
+            super::size(f.size)
+        );
+    }
+    files.push_str("</ul>");
+    let back = format!("/tham-dinh/{id}/phien-ban/{}", v.number);
+    let form = |step: &str, label: &str, reason: bool| {
+        let reason =
+            if reason { r#"<label>Lý do <textarea name="reason" rows="2" required></textarea></label>"# } else { "" };
+        format!(
+            r#"<form method="post" action="/hoc-lieu/{id}/phien-ban/{}/buoc">{}<input type="hidden" name="back" value="{}">{reason}<button type="submit" name="step" value="{step}"{}>{label}</button></form>"#,
+            v.number,
+            super::csrf_field(&caller),
+            esc(&back),
+            if step == "reject" { r#" class="danger""# } else { "" }
+        )
+    };
+    let mut actions = String::new();
+    let may = |step| caller.principal.can_on_version(step, &facts, v.author);
+    match v.status.as_str() {
+        "submitted" if may(Step::Approve) => {
+            actions.push_str(&form("approve", "Duyệt phiên bản này", false));
+            actions.push_str(&form("reject", "Từ chối", true));
+        }
+        "draft" | "rejected" if may(Step::Submit) => actions.push_str(&form("submit", "Gửi thẩm định", false)),
+        _ => {}
+    }
+    let label = match v.status.as_str() {
+        "draft" => "Bản nháp",
+        "submitted" => "Chờ thẩm định",
+        "rejected" => "Bị từ chối",
+        "published" => "Đang xuất bản",
+        _ => "Phiên bản cũ",
+    };
+    let reason = v.reason.as_deref().map(|r| format!(" — {}", esc(r))).unwrap_or_default();
+    let body = format!(
+        r#"<p><a href="/tham-dinh">← Hàng đợi thẩm định</a></p><h1>Phiên bản {} của «{}»</h1><p>Trạng thái: <strong class="status">{label}</strong>{reason}</p>
+<div class="side-by-side"><div><h2>Đang xuất bản (phiên bản {})</h2>{}{}</div><div><h2>Đề xuất</h2>{}{files}<div class="stack">{actions}</div></div></div>"#,
+        v.number,
+        esc(&m.meta.title),
+        m.version,
+        super::material::metadata(&m, &app.vocab),
+        super::material::downloads(&m),
+        super::material::metadata(&proposed, &app.vocab),
+    );
+    Ok(page(&caller, &format!("Phiên bản {}", v.number), &body))
+}
+
+/// `POST /hoc-lieu/{id}/phien-ban/{n}/buoc`: a step on a proposed version from a form.
+pub async fn version_step(
+    req: HttpRequest,
+    path: web::Path<(String, u32)>,
+    body: web::Bytes,
+    app: web::Data<App>,
+) -> PageResult {
+    let form = Fields::parse(&body);
+    let caller = form.caller(&req, &app).await?;
+    let id = crate::handlers::parse_id(&path.0, "material")?;
+    let step = form.get("step").unwrap_or("");
+    crate::accounts::take_version_step(&caller, &app, id, path.1, step, form.get("reason").map(str::to_owned)).await?;
+    Ok(super::see_other(&super::local_path(form.get("back"), "/tham-dinh")))
 }
 
 /// `GET /tham-dinh/{id}`: preview beside metadata, with the decisions.
