@@ -658,6 +658,22 @@ impl Db {
             .collect())
     }
 
+    /// The object keys among `keys` that a blob points at (committed bytes).
+    pub async fn objects_in_use(&self, keys: &[String]) -> Result<std::collections::HashSet<String>> {
+        let mut used = std::collections::HashSet::new();
+        for chunk in keys.chunks(CHUNK) {
+            let found: Vec<String> = blob::Entity::find()
+                .select_only()
+                .column(blob::Column::ObjectKey)
+                .filter(blob::Column::ObjectKey.is_in(chunk.iter().cloned()))
+                .into_tuple()
+                .all(&self.conn)
+                .await?;
+            used.extend(found);
+        }
+        Ok(used)
+    }
+
     /// Forgets a blob no file uses; returns whether it did (a file may have started using it).
     pub async fn delete_unused_blob(&self, sha256: &str) -> Result<bool> {
         let txn = self.conn.begin().await?;

@@ -168,12 +168,27 @@ impl Ingest {
         }
     }
 
+    /// Removes staged files after a failed write, except those a committed blob points at: the
+    /// failure may have come after the commit (reading the result back), and committed bytes are
+    /// never deleted. When the database cannot say, the files stay (`verify` finds orphans).
+    async fn discard_uncommitted(&self, files: &[StagedFile]) {
+        let keys: Vec<String> = files.iter().map(|f| f.0.object_key.clone()).collect();
+        match self.db.objects_in_use(&keys).await {
+            Ok(used) => {
+                let unused: Vec<StagedFile> =
+                    files.iter().filter(|f| !used.contains(&f.0.object_key)).cloned().collect();
+                self.discard(&unused).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "kept staged files: the database could not say which are committed"),
+        }
+    }
+
     /// Creates a material from its metadata and staged files. On any failure the staged files
-    /// are discarded. An external id that already exists is a conflict.
+    /// that were not committed are discarded. An external id that already exists is a conflict.
     pub async fn create(&self, record: &ImportRecord, files: Vec<StagedFile>, origin: &Origin) -> Result<Material> {
         let result = self.create_inner(record, &files, origin).await;
         if result.is_err() {
-            self.discard(&files).await;
+            self.discard_uncommitted(&files).await;
         }
         result
     }
@@ -268,7 +283,7 @@ impl Ingest {
             }
             Err(e) => {
                 if let Some(files) = &files {
-                    self.discard(files).await;
+                    self.discard_uncommitted(files).await;
                 }
                 Err(e.into())
             }
