@@ -323,6 +323,8 @@ pub mod material_version {
         pub author_id: Option<Uuid>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// Whether the proposal brings its own files (else it takes the material's on approval).
+        pub files_changed: bool,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -186,6 +186,11 @@ impl Db {
                     .await?;
                 if let Some(f) = files {
                     set_version_files(&txn, material_id, open.id, f, now).await?;
+                    material_version::Entity::update_many()
+                        .col_expr(material_version::Column::FilesChanged, Expr::value(true))
+                        .filter(material_version::Column::Id.eq(open.id))
+                        .exec(&txn)
+                        .await?;
                 }
                 open.id
             }
@@ -202,6 +207,7 @@ impl Db {
                     author_id: Set(actor.id.filter(|_| actor.kind == "user")),
                     created_at: Set(now),
                     updated_at: Set(now),
+                    files_changed: Set(files.is_some()),
                 })
                 .exec_without_returning(&txn)
                 .await?;
@@ -282,12 +288,20 @@ impl Db {
                     author_id: Set(current.author_id),
                     created_at: Set(current.created_at),
                     updated_at: Set(now),
+                    files_changed: Set(false),
                 })
                 .exec_without_returning(&txn)
                 .await?;
                 copy_current_files(&txn, material_id, snapshot).await?;
             }
-            publish_version_files(&txn, material_id, v.id).await?;
+            if v.files_changed {
+                publish_version_files(&txn, material_id, v.id).await?;
+            } else {
+                // Metadata only: the version carries the material's files as they are now (an
+                // import may have changed them since the proposal).
+                version_file::Entity::delete_many().filter(version_file::Column::VersionId.eq(v.id)).exec(&txn).await?;
+                copy_current_files(&txn, material_id, v.id).await?;
+            }
             let meta: MaterialMeta =
                 serde_json::from_str(&v.meta).map_err(|e| Error::Corrupt(format!("version {}: {e}", v.id)))?;
             let json = |l: &[String]| serde_json::to_string(l).expect("a list of strings serialises");

@@ -419,3 +419,52 @@ async fn concurrent_workers_never_share_a_job() {
         assert_eq!((n, all.len()), (12, 12), "{}: every job claimed exactly once", b.name);
     });
 }
+
+#[tokio::test]
+async fn versions_keep_their_files_and_metadata_only_ones_follow_the_material() {
+    on_every_backend!(|b| {
+        let db = &b.db;
+        let actor = hoclieu_db::Actor { kind: "cli".into(), ..Default::default() };
+        let w = db.write_materials(vec![write(A, vec![file("Bài 1.pdf", 'a', "k1")])], OnExisting::Update).await;
+        let id = w.unwrap().outcomes[0].id();
+        let first = db.material(id).await.unwrap().unwrap().files[0].id;
+
+        // A proposal with new files: the same file sent again keeps its id, a new one gets one.
+        let files = [file("Bài 1.pdf", 'a', "k1-again"), file("Đáp án.pdf", 'b', "k2")];
+        let (v, redundant) = db.propose_version(id, &meta(A), Some(&files), &actor).await.unwrap();
+        assert_eq!(redundant, vec!["k1-again".to_owned()], "{}", b.name);
+        assert_eq!((v.number, v.files.len(), v.files[0].id), (2, 2, first), "{}", b.name);
+        assert_eq!(db.material(id).await.unwrap().unwrap().files.len(), 1, "published files stay until approval");
+        for step in [hoclieu_domain::Step::Submit, hoclieu_domain::Step::Approve] {
+            db.take_version_step(id, 2, step, None, &actor).await.unwrap();
+        }
+        let m = db.material(id).await.unwrap().unwrap();
+        let names: Vec<&str> = m.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!((names, m.files[0].id, m.version), (vec!["Bài 1.pdf", "Đáp án.pdf"], first, 2), "{}", b.name);
+        let listed = db.versions(id).await.unwrap();
+        assert_eq!(
+            listed.iter().map(|v| (v.number, v.status.as_str(), v.files.len())).collect::<Vec<_>>(),
+            [(1, "previous", 1), (2, "published", 2)],
+            "{}",
+            b.name
+        );
+        assert!(db.version_file(id, 1, first).await.unwrap().is_some());
+
+        // A metadata-only proposal takes the material's files as they are when it is approved.
+        let renamed = A.replace("Mệnh đề", "Mệnh đề và tập hợp");
+        db.propose_version(id, &meta(&renamed), None, &actor).await.unwrap();
+        let reimport = db.write_materials(vec![write(A, vec![file("Mới.pdf", 'c', "k3")])], OnExisting::Update).await;
+        assert!(reimport.is_ok(), "{}", b.name);
+        for step in [hoclieu_domain::Step::Submit, hoclieu_domain::Step::Approve] {
+            db.take_version_step(id, 3, step, None, &actor).await.unwrap();
+        }
+        let m = db.material(id).await.unwrap().unwrap();
+        assert_eq!(
+            (m.meta.title.as_str(), m.files[0].name.as_str()),
+            ("Bài 1. Mệnh đề và tập hợp", "Mới.pdf"),
+            "{}",
+            b.name
+        );
+        assert_eq!(db.version(id, 3).await.unwrap().unwrap().files[0].name, "Mới.pdf");
+    });
+}

@@ -32,6 +32,16 @@ impl MigrationTrait for Migration {
         manager
             .create_index(Index::create().name("version_files_sha256").table("version_files").col("sha256").to_owned())
             .await?;
+        // Whether a proposal brings files of its own; one that does not takes the material's
+        // files as they are when it is approved.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("material_versions")
+                    .add_column(boolean("files_changed").default(false))
+                    .to_owned(),
+            )
+            .await?;
         // Versions recorded before files were versioned carried the material's files.
         manager
             .get_connection()
