@@ -331,5 +331,23 @@ await step('a teacher finds the new material first by its title', async () => {
   await shot(page, 'search-new.png');
 });
 
+await step('the author edits the published material into a proposed version and submits it', async () => {
+  current = mine;
+  await mine.goto(`${BASE}/cua-toi`);
+  await Promise.all([
+    mine.waitForURL((u) => u.pathname === `/cua-toi/${id}/sua`),
+    mine.locator(`tr[data-id="${id}"] a[href$="/sua"]`).click(),
+  ]);
+  same(await mine.inputValue('input[name=title]'), TITLE, 'the edit form starts from the published title');
+  await accessible(mine, 'the edit form');
+  await mine.fill('input[name=title]', `${TITLE} (bản 2)`);
+  await mine.click('button#edit-save');
+  await until('the version saved', 30, async () => (await mine.getAttribute('#upload-status', 'data-state')) === 'done' || (await mine.textContent('#upload-status')));
+  await Promise.all([mine.waitForURL((u) => u.pathname.startsWith(`/tham-dinh/${id}/phien-ban/`)), mine.click('#upload-result a')]);
+  await mine.click('button[name=step][value=submit]');
+  await waitText(mine.locator('.status'), 'Chờ thẩm định', 'the proposed version once submitted');
+  await shot(mine, 'version-submitted.png');
+});
+
 await browser.close();
 console.log('ok – the whole journey');

@@ -2,13 +2,14 @@
 // connection is retried with growing pauses, resuming from the offset the server reports; an
 // upload interrupted by closing the page resumes when the same file is chosen again.
 (function () {
-  var form = document.getElementById('upload-form');
+  var form = document.getElementById('upload-form') || document.getElementById('edit-form');
   if (!form || !window.fetch || !window.Blob) return;
   var csrf = form.getAttribute('data-csrf');
+  var editing = form.id === 'edit-form';
   var bar = document.getElementById('upload-progress');
   var status = document.getElementById('upload-status');
   var result = document.getElementById('upload-result');
-  var button = document.getElementById('upload-start');
+  var button = document.getElementById(editing ? 'edit-save' : 'upload-start');
   var CHUNK = 2 * 1024 * 1024;
 
   function say(state, text) { status.setAttribute('data-state', state); status.textContent = text; }
@@ -40,7 +41,7 @@
   function metadata() {
     var m = {};
     new FormData(form).forEach(function (v, k) {
-      if (k === 'file' || v === '') return;
+      if (k === 'file' || k === 'csrf' || v === '') return;
       if (k === 'grade') m.grade = Number(v);
       else if (k === 'keywords' || k === 'authors') m[k] = v.split(',').map(function (s) { return s.trim(); }).filter(Boolean);
       else m[k] = v;
@@ -127,6 +128,45 @@
     if (!done.ok) throw new Error(await problem(done));
     localStorage.removeItem(key);
     return done.json();
+  }
+
+  // An edit: new metadata and, if chosen, new files, in one multipart request. A published
+  // material answers 202 with the proposed version, a draft 200 with itself.
+  async function save() {
+    var body = new FormData();
+    body.append('metadata', new Blob([JSON.stringify(metadata())], { type: 'application/json' }));
+    Array.prototype.forEach.call(form.querySelector('input[type=file]').files, function (f) { body.append('file', f, f.name); });
+    say('uploading', 'Đang lưu…');
+    var r = await persist('lưu', function () {
+      return fetch(form.getAttribute('data-endpoint'), { method: 'POST', headers: { 'X-CSRF-Token': csrf }, body: body });
+    });
+    if (!r.ok) throw new Error(await problem(r));
+    return { status: r.status, body: await r.json() };
+  }
+
+  if (editing) {
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      button.disabled = true;
+      result.textContent = '';
+      save().then(function (saved) {
+        var id = form.getAttribute('data-endpoint').split('/')[4];
+        var a = document.createElement('a');
+        if (saved.status === 202) {
+          say('done', 'Đã lưu phiên bản ' + saved.body.number + ' (bản nháp). Hãy gửi thẩm định để phiên bản này được xuất bản.');
+          a.href = '/tham-dinh/' + id + '/phien-ban/' + saved.body.number;
+          a.textContent = 'Xem và gửi thẩm định phiên bản ' + saved.body.number;
+        } else {
+          say('done', 'Đã lưu.');
+          a.href = '/tai-lieu/' + id;
+          a.textContent = saved.body.title;
+        }
+        result.appendChild(a);
+      }, function (e) {
+        say('error', 'Không lưu được: ' + e.message);
+      }).then(function () { button.disabled = false; });
+    });
+    return;
   }
 
   form.addEventListener('submit', function (event) {

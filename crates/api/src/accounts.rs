@@ -158,7 +158,7 @@ async fn editable(
     Ok((caller, material, propose))
 }
 
-fn edit_mode(caller: &auth::Caller, material: &hoclieu_domain::Material) -> Result<bool, ApiError> {
+pub(crate) fn edit_mode(caller: &auth::Caller, material: &hoclieu_domain::Material) -> Result<bool, ApiError> {
     let facts = material.facts();
     if !caller.principal.can_read(&facts) {
         return Err(ApiError::not_found("material"));

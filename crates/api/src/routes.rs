@@ -13,6 +13,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/dang-xuat", web::post().to(pages::sign_out))
         .route("/tai-len", web::get().to(pages::upload_form))
         .route("/cua-toi", web::get().to(pages::mine))
+        .route("/cua-toi/{id}/sua", web::get().to(pages::edit_form))
         .route("/hoc-lieu/{id}/buoc", web::post().to(pages::take_step))
         .route("/tham-dinh", web::get().to(pages::review_queue))
         .route("/tham-dinh/{id}", web::get().to(pages::review_material))

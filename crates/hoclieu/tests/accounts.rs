@@ -572,6 +572,7 @@ fn new_files_arrive_as_versions_and_every_file_is_kept() {
     let page = format!("/tham-dinh/{id}/phien-ban/2");
     let html = String::from_utf8(bytes_of(server.get_with(&page, &[("Cookie", &reviewer.cookie)]))).unwrap();
     assert!(html.contains("phan-so-v2.txt") && html.contains(r#"value="approve""#), "{html}");
+    assert!(html.contains(r#"<p class="version-title"><strong>Phân số thập phân</strong>"#), "both titles shown");
     assert_eq!(server.get(&page).status(), 303, "the page needs an account");
     let body = format!("step=approve&back=%2Ftham-dinh&csrf={}", reviewer.csrf);
     let r = server.post(

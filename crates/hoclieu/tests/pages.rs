@@ -100,6 +100,9 @@ fn pages_forms_and_their_protections() {
     let mine = text(server.get_with("/cua-toi", &[("Cookie", &cookie)]));
     let row = mine.split(&format!(r#"<tr data-id="{id}">"#)).nth(1).unwrap().split("</tr>").next().unwrap();
     assert!(row.contains("Bản nháp") && row.contains(r#"value="submit""#), "{row}");
+    let edit = text(server.get_with(&format!("/cua-toi/{id}/sua"), &[("Cookie", &cookie)]));
+    assert!(edit.contains(r#"value="Phiếu học tập tập hợp""#) && edit.contains(r#"value="toan" selected"#), "{edit}");
+    assert!(edit.contains(&format!(r#"data-endpoint="/api/v1/materials/{id}/versions""#)));
     let step = format!("/hoc-lieu/{id}/buoc");
     let r = form(&server, &step, &cookie, "step=submit&back=%2Fcua-toi");
     assert_eq!(r.status(), 403);
@@ -109,6 +112,8 @@ fn pages_forms_and_their_protections() {
     assert_eq!(server.json(&format!("/api/v1/materials/{id}")).0, 404, "submitted is not published");
     let mine = text(server.get_with("/cua-toi", &[("Cookie", &cookie)]));
     assert!(mine.split(&format!(r#"<tr data-id="{id}">"#)).nth(1).unwrap().contains("Chờ thẩm định"));
+    let r = server.get_with(&format!("/cua-toi/{id}/sua"), &[("Cookie", &cookie)]);
+    assert_eq!(r.status(), 403, "not edited while in review");
 
     // Curators do not administer; admins create keys from a form and see the token once.
     assert_eq!(server.get_with("/quan-tri", &[("Cookie", &cookie)]).status(), 403);

@@ -7,10 +7,11 @@ use std::fmt::Write;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use hoclieu_domain::Status;
+use hoclieu_domain::{MaterialMeta, Status};
 
 use super::{
-    Fields, PageError, PageResult, assets, csrf_field, esc, local_path, member, page, see_other, status_label, visitor,
+    Fields, PageError, PageResult, assets, csrf_field, esc, local_path, member, page, see_other, size, status_label,
+    visitor,
 };
 use crate::App;
 use crate::error::ApiError;
@@ -132,12 +133,13 @@ fn selected(options: String, value: Option<&str>) -> String {
     }
 }
 
-/// `GET /tai-len`: the upload form.
-pub async fn upload_form(req: HttpRequest, app: web::Data<App>) -> PageResult {
-    let caller = member(&req, &app).await?;
-    if !caller.principal.can_create() {
-        return Err(caller.refuse("upload materials").into());
-    }
+/// The fields of a material, empty (an upload) or filled with `meta` (an edit).
+fn material_fields(
+    app: &App,
+    meta: Option<&MaterialMeta>,
+    organization: Option<&str>,
+    province: Option<&str>,
+) -> String {
     let v = &app.vocab;
     let terms = |voc: &hoclieu_domain::Vocabulary| -> Vec<(String, String)> {
         voc.terms().iter().map(|t| (t.code.clone(), t.label.clone())).collect()
@@ -151,25 +153,55 @@ pub async fn upload_form(req: HttpRequest, app: web::Data<App>) -> PageResult {
         }
         grades.push_str("</optgroup>");
     }
-    let csrf = caller.session.as_ref().map(|s| s.csrf.clone()).unwrap_or_default();
-    // The account's organisation and province are the usual answers.
-    let organization = caller.session.as_ref().and_then(|s| s.user.organization.clone());
-    let province = caller.session.as_ref().and_then(|s| s.user.province.clone());
-    let body = format!(
-        r#"<h1>Tải lên học liệu</h1>
-<form class="stack" id="upload-form" data-csrf="{}">
-<label>Tên học liệu <input type="text" name="title" required maxlength="500"></label>
+    let text = |f: fn(&MaterialMeta) -> Option<&str>| esc(meta.and_then(f).unwrap_or(""));
+    let list = |f: fn(&MaterialMeta) -> &Vec<String>| esc(&meta.map(|m| f(m).join(", ")).unwrap_or_default());
+    let grade = meta.and_then(|m| m.grade).map(|g| g.to_string());
+    format!(
+        r#"<label>Tên học liệu <input type="text" name="title" required maxlength="500" value="{}"></label>
 <div class="row"><label>Môn học <select name="subject" required>{}</select></label>
-<label>Lớp <select name="grade">{grades}</select></label></div>
+<label>Lớp <select name="grade">{}</select></label></div>
 <div class="row"><label>Bộ sách <select name="series">{}</select></label>
 <label>Loại học liệu <select name="resource_type" required>{}</select></label></div>
-<div class="row"><label>Chương <input type="text" name="chapter"></label><label>Bài <input type="text" name="lesson"></label></div>
-<label>Mô tả <textarea name="description" rows="3"></textarea></label>
-<label>Từ khoá (cách nhau bởi dấu phẩy) <input type="text" name="keywords"></label>
-<div class="row"><label>Tác giả (cách nhau bởi dấu phẩy) <input type="text" name="authors"></label>
+<div class="row"><label>Chương <input type="text" name="chapter" value="{}"></label><label>Bài <input type="text" name="lesson" value="{}"></label></div>
+<label>Mô tả <textarea name="description" rows="3">{}</textarea></label>
+<label>Từ khoá (cách nhau bởi dấu phẩy) <input type="text" name="keywords" value="{}"></label>
+<div class="row"><label>Tác giả (cách nhau bởi dấu phẩy) <input type="text" name="authors" value="{}"></label>
 <label>Đơn vị <input type="text" name="organization" value="{}"></label></div>
 <div class="row"><label>Tỉnh/thành <select name="province">{}</select></label>
 <label>Giấy phép <select name="license">{}</select></label></div>
+<label>Liên kết (nếu học liệu ở trang khác) <input type="url" name="url" value="{}"></label>"#,
+        text(|m| Some(m.title.as_str())),
+        selected(options(terms(&v.subjects), "— Chọn môn —"), meta.map(|m| m.subject.as_str())),
+        selected(grades, grade.as_deref()),
+        selected(options(terms(&v.series), "— Không theo bộ sách —"), meta.and_then(|m| m.series.as_deref())),
+        selected(options(terms(&v.resource_types), "— Chọn loại —"), meta.map(|m| m.resource_type.as_str())),
+        text(|m| m.chapter.as_deref()),
+        text(|m| m.lesson.as_deref()),
+        text(|m| m.description.as_deref()),
+        list(|m| &m.keywords),
+        list(|m| &m.authors),
+        esc(meta.and_then(|m| m.organization.as_deref()).or(organization).unwrap_or("")),
+        selected(options(terms(&v.provinces), "— Không chọn —"), meta.and_then(|m| m.province.as_deref()).or(province)),
+        selected(options(terms(&v.licenses), "— Mặc định —"), meta.map(|m| m.license.as_str())),
+        text(|m| m.url.as_deref()),
+    )
+}
+
+/// `GET /tai-len`: the upload form.
+pub async fn upload_form(req: HttpRequest, app: web::Data<App>) -> PageResult {
+    let caller = member(&req, &app).await?;
+    if !caller.principal.can_create() {
+        return Err(caller.refuse("upload materials").into());
+    }
+    let session = caller.session.as_ref();
+    let csrf = session.map(|s| s.csrf.clone()).unwrap_or_default();
+    // The account's organisation and province are the usual answers.
+    let organization = session.and_then(|s| s.user.organization.as_deref());
+    let province = session.and_then(|s| s.user.province.as_deref());
+    let body = format!(
+        r#"<h1>Tải lên học liệu</h1>
+<form class="stack" id="upload-form" data-csrf="{}">
+{}
 <label>Tệp <input type="file" id="file" name="file" required></label>
 <div><button type="submit" id="upload-start">Tải lên</button></div>
 <progress id="upload-progress" value="0" max="100" aria-label="Tiến độ tải lên"></progress>
@@ -178,15 +210,53 @@ pub async fn upload_form(req: HttpRequest, app: web::Data<App>) -> PageResult {
 <noscript><p class="notice">Cần bật JavaScript để tải lên (tải từng phần, tự tiếp tục khi mất mạng). Hệ thống LMS có thể dùng API <code>/api/v1/uploads</code>.</p></noscript>
 <script src="{}" defer></script>"#,
         esc(&csrf),
-        options(terms(&v.subjects), "— Chọn môn —"),
-        options(terms(&v.series), "— Không theo bộ sách —"),
-        options(terms(&v.resource_types), "— Chọn loại —"),
-        esc(organization.as_deref().unwrap_or("")),
-        selected(options(terms(&v.provinces), "— Không chọn —"), province.as_deref()),
-        options(terms(&v.licenses), "— Mặc định —"),
+        material_fields(&app, None, organization, province),
         assets::url("upload.js")
     );
     Ok(page(&caller, "Tải lên học liệu", &body))
+}
+
+/// `GET /cua-toi/{id}/sua`: edit a material. A draft or rejected one changes in place; a
+/// published one gets a proposed version (new metadata, and new files if chosen) for review.
+pub async fn edit_form(req: HttpRequest, path: web::Path<String>, app: web::Data<App>) -> PageResult {
+    let caller = member(&req, &app).await?;
+    let id = crate::handlers::parse_id(&path, "material")?;
+    let m = app.db.material(id).await.map_err(ApiError::from)?.ok_or_else(|| ApiError::not_found("material"))?;
+    let propose = crate::accounts::edit_mode(&caller, &m)?;
+    // A proposal already open is edited further.
+    let open = if propose {
+        let versions = app.db.versions(id).await.map_err(ApiError::from)?;
+        versions.into_iter().find(|v| matches!(v.status.as_str(), "draft" | "rejected"))
+    } else {
+        None
+    };
+    let meta = open.as_ref().map_or(&m.meta, |v| &v.meta);
+    let note = if propose {
+        "Học liệu đã xuất bản: thay đổi sẽ thành một phiên bản mới, cần được thẩm định. Bản hiện tại vẫn hiển thị cho đến khi phiên bản mới được duyệt."
+    } else {
+        "Bản nháp được sửa trực tiếp."
+    };
+    let files: Vec<String> = m.files.iter().map(|f| format!("{} ({})", esc(&f.name), size(f.size))).collect();
+    let body = format!(
+        r#"<h1>Sửa «{}»</h1><p class="notice">{note}</p>
+<form class="stack" id="edit-form" data-csrf="{}" data-endpoint="/api/v1/materials/{id}/versions">
+<input type="hidden" name="language" value="{}">
+{}
+<p class="muted">Tệp hiện tại: {}</p>
+<label>Thay bằng tệp mới (không bắt buộc; chọn tất cả tệp của phiên bản mới) <input type="file" id="file" name="file" multiple></label>
+<div><button type="submit" id="edit-save">Lưu</button></div>
+<p id="upload-status" data-state="idle" role="status" aria-live="polite"></p>
+<p id="upload-result"></p></form>
+<noscript><p class="notice">Cần bật JavaScript để lưu thay đổi.</p></noscript>
+<script src="{}" defer></script>"#,
+        esc(&m.meta.title),
+        esc(&caller.session.as_ref().map(|s| s.csrf.clone()).unwrap_or_default()),
+        esc(&meta.language),
+        material_fields(&app, Some(meta), None, None),
+        if files.is_empty() { "không có".to_owned() } else { files.join(", ") },
+        assets::url("upload.js")
+    );
+    Ok(page(&caller, "Sửa học liệu", &body))
 }
 
 /// A workflow step as a form: the buttons of a material in a list or on a review page.
@@ -232,10 +302,12 @@ pub async fn mine(req: HttpRequest, app: web::Data<App>) -> PageResult {
                 .as_deref()
                 .map(|r| format!(r#"<br><span class="muted">Lý do: {}</span>"#, esc(r)))
                 .unwrap_or_default();
+            let edit = format!(r#"<a href="/cua-toi/{}/sua">Sửa</a> "#, m.id);
             let action = match m.status {
                 Status::Draft | Status::Rejected => {
-                    step_form(&caller, m.id, "submit", "Gửi thẩm định", "/cua-toi", false)
+                    format!("{edit}{}", step_form(&caller, m.id, "submit", "Gửi thẩm định", "/cua-toi", false))
                 }
+                Status::Published => edit,
                 _ => String::new(),
             };
             let _ = write!(

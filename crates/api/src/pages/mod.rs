@@ -26,7 +26,7 @@ use crate::error::ApiError;
 
 pub use admin::{admin, admin_key, admin_revoke, admin_role};
 pub use assets::static_file;
-pub use curator::{mine, sign_in_form, sign_in_submit, sign_out, take_step, upload_form};
+pub use curator::{edit_form, mine, sign_in_form, sign_in_submit, sign_out, take_step, upload_form};
 pub use material::material;
 pub use review::{review_material, review_queue, review_version, version_step};
 pub use search::search;

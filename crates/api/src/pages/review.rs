@@ -143,13 +143,20 @@ pub async fn review_version(req: HttpRequest, path: web::Path<(String, u32)>, ap
     };
     let reason = v.reason.as_deref().map(|r| format!(" — {}", esc(r))).unwrap_or_default();
     let body = format!(
-        r#"<p><a href="/tham-dinh">← Hàng đợi thẩm định</a></p><h1>Phiên bản {} của «{}»</h1><p>Trạng thái: <strong class="status">{label}</strong>{reason}</p>
-<div class="side-by-side"><div><h2>Đang xuất bản (phiên bản {})</h2>{}{}</div><div><h2>Đề xuất</h2>{}{files}<div class="stack">{actions}</div></div></div>"#,
+        r#"<p>{}</p><h1>Phiên bản {} của «{}»</h1><p>Trạng thái: <strong class="status">{label}</strong>{reason}</p>
+<div class="side-by-side"><div><h2>Đang xuất bản (phiên bản {})</h2><p class="version-title"><strong>{}</strong></p>{}{}</div><div><h2>Đề xuất</h2><p class="version-title"><strong>{}</strong></p>{}{files}<div class="stack">{actions}</div></div></div>"#,
+        if crate::accounts::is_reviewer(&caller.principal) {
+            r#"<a href="/tham-dinh">← Hàng đợi thẩm định</a>"#
+        } else {
+            r#"<a href="/cua-toi">← Học liệu của tôi</a>"#
+        },
         v.number,
         esc(&m.meta.title),
         m.version,
+        esc(&m.meta.title),
         super::material::metadata(&m, &app.vocab),
         super::material::downloads(&m),
+        esc(&v.meta.title),
         super::material::metadata(&proposed, &app.vocab),
     );
     Ok(page(&caller, &format!("Phiên bản {}", v.number), &body))
