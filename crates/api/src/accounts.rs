@@ -322,12 +322,7 @@ pub async fn take_version_step(
     step: &str,
     reason: Option<String>,
 ) -> Result<hoclieu_db::Version, ApiError> {
-    let step = match step {
-        "submit" => Step::Submit,
-        "approve" => Step::Approve,
-        "reject" => Step::Reject,
-        _ => return Err(ApiError::not_found("resource")),
-    };
+    let step = step_named(step).filter(|s| *s != Step::Withdraw).ok_or_else(|| ApiError::not_found("resource"))?;
     let material = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
     let version = app.db.version(id, number).await?.ok_or_else(|| ApiError::not_found("version"))?;
     let facts = material.facts();
@@ -337,11 +332,7 @@ pub async fn take_version_step(
     if !caller.principal.can_on_version(step, &facts, version.author) {
         return Err(caller.refuse(&format!("{} this version", step.as_str())));
     }
-    let reason = reason.map(|r| hoclieu_domain::text::clean(&r, true)).filter(|r| !r.is_empty());
-    if step.needs_reason() && reason.is_none() {
-        return Err(ApiError::bad_request("missing_field", format!("a reason is needed to {}", step.as_str()))
-            .with_field("reason"));
-    }
+    let reason = step_reason(step, reason)?;
     let version = app
         .db
         .take_version_step(id, number, step, reason.as_deref(), &caller.actor)
@@ -371,6 +362,21 @@ pub async fn step(
     Ok(HttpResponse::Ok().json(MaterialView::new(material, &app.vocab)))
 }
 
+/// The step a path or form names (`submit`, `approve`, `reject`, `withdraw`).
+fn step_named(name: &str) -> Option<Step> {
+    [Step::Submit, Step::Approve, Step::Reject, Step::Withdraw].into_iter().find(|s| s.as_str() == name)
+}
+
+/// The reason given for a step, cleaned; rejecting and withdrawing need one.
+fn step_reason(step: Step, reason: Option<String>) -> Result<Option<String>, ApiError> {
+    let reason = reason.map(|r| hoclieu_domain::text::clean(&r, true)).filter(|r| !r.is_empty());
+    if step.needs_reason() && reason.is_none() {
+        return Err(ApiError::bad_request("missing_field", format!("a reason is needed to {}", step.as_str()))
+            .with_field("reason"));
+    }
+    Ok(reason)
+}
+
 /// A workflow step on a material by `caller` (the API and the web pages): `step` is submit,
 /// approve, reject or withdraw; rejecting and withdrawing need a reason.
 pub async fn take_step(
@@ -380,13 +386,7 @@ pub async fn take_step(
     step: &str,
     reason: Option<String>,
 ) -> Result<hoclieu_domain::Material, ApiError> {
-    let step = match step {
-        "submit" => Step::Submit,
-        "approve" => Step::Approve,
-        "reject" => Step::Reject,
-        "withdraw" => Step::Withdraw,
-        _ => return Err(ApiError::not_found("resource")),
-    };
+    let step = step_named(step).ok_or_else(|| ApiError::not_found("resource"))?;
     let material = app.db.material(id).await?.ok_or_else(|| ApiError::not_found("material"))?;
     // Nothing is revealed about materials the caller may not see.
     if !caller.principal.can_read(&material.facts()) {
@@ -395,11 +395,7 @@ pub async fn take_step(
     if !caller.principal.can(step, &material.facts()) {
         return Err(caller.refuse(&format!("{} this material", step.as_str())));
     }
-    let reason = reason.map(|r| hoclieu_domain::text::clean(&r, true)).filter(|r| !r.is_empty());
-    if step.needs_reason() && reason.is_none() {
-        return Err(ApiError::bad_request("missing_field", format!("a reason is needed to {}", step.as_str()))
-            .with_field("reason"));
-    }
+    let reason = step_reason(step, reason)?;
     let material = app
         .db
         .take_step(id, step, reason.as_deref(), &caller.actor)

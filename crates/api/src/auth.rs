@@ -29,6 +29,15 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Nobody in particular, calling from the request's address.
+    pub fn anonymous(req: &HttpRequest) -> Caller {
+        Caller {
+            principal: Principal::Anonymous,
+            session: None,
+            actor: Actor { kind: "anonymous".into(), ip: client_ip(req), ..Default::default() },
+        }
+    }
+
     pub fn person(&self) -> Option<&Person> {
         match &self.principal {
             Principal::Person(p) => Some(p),
@@ -103,11 +112,7 @@ async fn identify(req: &HttpRequest, app: &App, csrf: Option<&str>) -> Result<Ca
         let actor = Actor { kind: "user".into(), id: Some(user.id), name: Some(user.username.clone()), ip };
         return Ok(Caller { principal: Principal::Person(user.person()), session: Some(session), actor });
     }
-    Ok(Caller {
-        principal: Principal::Anonymous,
-        session: None,
-        actor: Actor { kind: "anonymous".into(), ip, ..Default::default() },
-    })
+    Ok(Caller::anonymous(req))
 }
 
 /// The caller, who must be allowed to read (everyone, unless the deployment requires sign-in).

@@ -121,12 +121,31 @@ fn active_model(
     now: chrono::DateTime<Utc>,
     created: Option<chrono::DateTime<Utc>>,
 ) -> material::ActiveModel {
-    let meta = &item.meta;
     let new = created.is_none();
     let only_new = |v| if new { Set(v) } else { sea_orm::ActiveValue::NotSet };
     material::ActiveModel {
+        external_id: Set(item.meta.external_id.clone()),
+        status: only_new(item.status.as_str().to_owned()),
+        author_id: if new { Set(item.author) } else { sea_orm::ActiveValue::NotSet },
+        status_reason: if new { Set(None) } else { sea_orm::ActiveValue::NotSet },
+        version: if new { Set(1) } else { sea_orm::ActiveValue::NotSet },
+        downloads: match created {
+            Some(_) => sea_orm::ActiveValue::NotSet,
+            None => Set(0),
+        },
+        created_at: match created {
+            Some(_) => sea_orm::ActiveValue::NotSet,
+            None => Set(now),
+        },
+        ..meta_columns(id, &item.meta, now)
+    }
+}
+
+/// The columns of a material that its metadata sets (all but the external id, which never
+/// changes once given), and `updated_at`; every other column is left as it is.
+pub(crate) fn meta_columns(id: Uuid, meta: &MaterialMeta, now: chrono::DateTime<Utc>) -> material::ActiveModel {
+    material::ActiveModel {
         id: Set(id),
-        external_id: Set(meta.external_id.clone()),
         title: Set(meta.title.clone()),
         description: Set(meta.description.clone()),
         subject: Set(meta.subject.clone()),
@@ -142,19 +161,8 @@ fn active_model(
         license: Set(meta.license.clone()),
         language: Set(meta.language.clone()),
         url: Set(meta.url.clone()),
-        status: only_new(item.status.as_str().to_owned()),
-        author_id: if new { Set(item.author) } else { sea_orm::ActiveValue::NotSet },
-        status_reason: if new { Set(None) } else { sea_orm::ActiveValue::NotSet },
-        version: if new { Set(1) } else { sea_orm::ActiveValue::NotSet },
-        downloads: match created {
-            Some(_) => sea_orm::ActiveValue::NotSet,
-            None => Set(0),
-        },
-        created_at: match created {
-            Some(_) => sea_orm::ActiveValue::NotSet,
-            None => Set(now),
-        },
         updated_at: Set(now),
+        ..Default::default()
     }
 }
 

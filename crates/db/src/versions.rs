@@ -15,7 +15,7 @@ use hoclieu_domain::StoredFile;
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
 use crate::entity::{blob, material, material_file, material_version, version_file};
-use crate::materials::{NewFile, append_changes_for, meta_of, register_blobs};
+use crate::materials::{NewFile, append_changes_for, meta_columns, meta_of, register_blobs};
 use crate::workflow::{Actor, append_audit};
 use crate::{Db, Error, Result, lock_change_sequence};
 
@@ -304,27 +304,9 @@ impl Db {
             }
             let meta: MaterialMeta =
                 serde_json::from_str(&v.meta).map_err(|e| Error::Corrupt(format!("version {}: {e}", v.id)))?;
-            let json = |l: &[String]| serde_json::to_string(l).expect("a list of strings serialises");
             material::Entity::update(material::ActiveModel {
-                id: Set(material_id),
-                title: Set(meta.title.clone()),
-                description: Set(meta.description.clone()),
-                subject: Set(meta.subject.clone()),
-                grade: Set(meta.grade.map(i16::from)),
-                series: Set(meta.series.clone()),
-                resource_type: Set(meta.resource_type.clone()),
-                chapter: Set(meta.chapter.clone()),
-                lesson: Set(meta.lesson.clone()),
-                keywords: Set(json(&meta.keywords)),
-                authors: Set(json(&meta.authors)),
-                organization: Set(meta.organization.clone()),
-                province: Set(meta.province.clone()),
-                license: Set(meta.license.clone()),
-                language: Set(meta.language.clone()),
-                url: Set(meta.url.clone()),
                 version: Set(v.number),
-                updated_at: Set(now),
-                ..Default::default()
+                ..meta_columns(material_id, &meta, now)
             })
             .exec(&txn)
             .await?;

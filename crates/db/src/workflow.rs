@@ -167,27 +167,7 @@ impl Db {
             redundant = crate::materials::register_blobs(&txn, files, now).await?;
             crate::materials::replace_files(&txn, id, files, now).await?;
         }
-        let json = |v: &[String]| serde_json::to_string(v).expect("a list of strings serialises");
-        let model = material::ActiveModel {
-            id: Set(id),
-            title: Set(meta.title.clone()),
-            description: Set(meta.description.clone()),
-            subject: Set(meta.subject.clone()),
-            grade: Set(meta.grade.map(i16::from)),
-            series: Set(meta.series.clone()),
-            resource_type: Set(meta.resource_type.clone()),
-            chapter: Set(meta.chapter.clone()),
-            lesson: Set(meta.lesson.clone()),
-            keywords: Set(json(&meta.keywords)),
-            authors: Set(json(&meta.authors)),
-            organization: Set(meta.organization.clone()),
-            province: Set(meta.province.clone()),
-            license: Set(meta.license.clone()),
-            language: Set(meta.language.clone()),
-            url: Set(meta.url.clone()),
-            updated_at: Set(now),
-            ..Default::default()
-        };
+        let model = crate::materials::meta_columns(id, meta, now);
         material::Entity::update(model).exec(&txn).await?;
         append_changes_for(&txn, &[id], now).await?;
         let details =

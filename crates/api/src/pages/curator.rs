@@ -10,8 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use hoclieu_domain::{MaterialMeta, Status};
 
 use super::{
-    Fields, PageError, PageResult, assets, csrf_field, esc, local_path, member, page, see_other, size, status_label,
-    visitor,
+    Fields, PageResult, assets, csrf_field, esc, local_path, member, page, see_other, size, status_label, visitor,
 };
 use crate::App;
 use crate::error::ApiError;
@@ -33,14 +32,8 @@ fn sign_in_page(caller: &crate::auth::Caller, next: &str, error: Option<&str>, l
 
 /// `GET /dang-nhap`.
 pub async fn sign_in_form(req: HttpRequest, app: web::Data<App>) -> PageResult {
-    let caller = visitor(&req, &app).await.or_else(|_| {
-        // A deployment that requires sign-in still shows its sign-in page.
-        Ok::<_, PageError>(crate::auth::Caller {
-            principal: hoclieu_domain::Principal::Anonymous,
-            session: None,
-            actor: hoclieu_db::Actor::default(),
-        })
-    })?;
+    // A deployment that requires sign-in still shows its sign-in page.
+    let caller = visitor(&req, &app).await.unwrap_or_else(|_| crate::auth::Caller::anonymous(&req));
     let query = Fields::parse(req.query_string().as_bytes());
     let next = local_path(query.get("next"), "/cua-toi");
     Ok(page(&caller, "Đăng nhập", &sign_in_page(&caller, &next, None, "")))
@@ -66,11 +59,7 @@ pub async fn sign_in_submit(req: HttpRequest, body: web::Bytes, app: web::Data<A
     let form = Fields::parse(&body);
     let next = local_path(form.get("next"), "/cua-toi");
     let login = form.get("login").unwrap_or("").to_owned();
-    let anonymous = crate::auth::Caller {
-        principal: hoclieu_domain::Principal::Anonymous,
-        session: None,
-        actor: hoclieu_db::Actor::default(),
-    };
+    let anonymous = crate::auth::Caller::anonymous(&req);
     if !same_origin(&req) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed", "cross-site sign-in").into());
     }
@@ -260,9 +249,11 @@ pub async fn edit_form(req: HttpRequest, path: web::Path<String>, app: web::Data
 }
 
 /// A workflow step as a form: the buttons of a material in a list or on a review page.
+/// `action` is the step handler: `/hoc-lieu/{id}/buoc` for a material, or
+/// `/hoc-lieu/{id}/phien-ban/{n}/buoc` for a proposed version.
 pub(crate) fn step_form(
     caller: &crate::auth::Caller,
-    id: uuid::Uuid,
+    action: &str,
     step: &str,
     label: &str,
     back: &str,
@@ -271,7 +262,8 @@ pub(crate) fn step_form(
     let reason =
         if reason { r#"<label>Lý do <textarea name="reason" rows="2" required></textarea></label>"# } else { "" };
     format!(
-        r#"<form method="post" action="/hoc-lieu/{id}/buoc">{}<input type="hidden" name="back" value="{}">{reason}<button type="submit" name="step" value="{step}"{}>{label}</button></form>"#,
+        r#"<form method="post" action="{}">{}<input type="hidden" name="back" value="{}">{reason}<button type="submit" name="step" value="{step}"{}>{label}</button></form>"#,
+        esc(action),
         csrf_field(caller),
         esc(back),
         if step == "reject" || step == "withdraw" { r#" class="danger""# } else { "" }
@@ -305,7 +297,17 @@ pub async fn mine(req: HttpRequest, app: web::Data<App>) -> PageResult {
             let edit = format!(r#"<a href="/cua-toi/{}/sua">Sửa</a> "#, m.id);
             let action = match m.status {
                 Status::Draft | Status::Rejected => {
-                    format!("{edit}{}", step_form(&caller, m.id, "submit", "Gửi thẩm định", "/cua-toi", false))
+                    format!(
+                        "{edit}{}",
+                        step_form(
+                            &caller,
+                            &format!("/hoc-lieu/{}/buoc", m.id),
+                            "submit",
+                            "Gửi thẩm định",
+                            "/cua-toi",
+                            false
+                        )
+                    )
                 }
                 Status::Published => edit,
                 _ => String::new(),

@@ -89,11 +89,7 @@ pub type PageResult = Result<HttpResponse, PageError>;
 pub(crate) async fn visitor(req: &HttpRequest, app: &App) -> Result<Caller, PageError> {
     let caller = match auth::caller(req, app).await {
         Ok(c) => c,
-        Err(e) if e.code == "session_expired" => Caller {
-            principal: Principal::Anonymous,
-            session: None,
-            actor: hoclieu_db::Actor { kind: "anonymous".into(), ip: auth::client_ip(req), ..Default::default() },
-        },
+        Err(e) if e.code == "session_expired" => Caller::anonymous(req),
         Err(e) => return Err(e.into()),
     };
     if app.settings.require_sign_in && caller.principal == Principal::Anonymous {

@@ -113,17 +113,8 @@ pub async fn review_version(req: HttpRequest, path: web::Path<(String, u32)>, ap
     }
     files.push_str("</ul>");
     let back = format!("/tham-dinh/{id}/phien-ban/{}", v.number);
-    let form = |step: &str, label: &str, reason: bool| {
-        let reason =
-            if reason { r#"<label>Lý do <textarea name="reason" rows="2" required></textarea></label>"# } else { "" };
-        format!(
-            r#"<form method="post" action="/hoc-lieu/{id}/phien-ban/{}/buoc">{}<input type="hidden" name="back" value="{}">{reason}<button type="submit" name="step" value="{step}"{}>{label}</button></form>"#,
-            v.number,
-            super::csrf_field(&caller),
-            esc(&back),
-            if step == "reject" { r#" class="danger""# } else { "" }
-        )
-    };
+    let action = format!("/hoc-lieu/{id}/phien-ban/{}/buoc", v.number);
+    let form = |step: &str, label: &str, reason: bool| step_form(&caller, &action, step, label, &back, reason);
     let mut actions = String::new();
     let may = |step| caller.principal.can_on_version(step, &facts, v.author);
     match v.status.as_str() {
@@ -186,18 +177,19 @@ pub async fn review_material(req: HttpRequest, path: web::Path<String>, app: web
         return Err(ApiError::not_found("material").into());
     }
     let back = format!("/tham-dinh/{id}");
+    let action = format!("/hoc-lieu/{id}/buoc");
     let mut actions = String::new();
     let may = |step| caller.principal.can(step, &m.facts());
     match m.status {
         Status::Submitted if may(Step::Approve) => {
-            actions.push_str(&step_form(&caller, id, "approve", "Duyệt và xuất bản", &back, false));
-            actions.push_str(&step_form(&caller, id, "reject", "Từ chối", &back, true));
+            actions.push_str(&step_form(&caller, &action, "approve", "Duyệt và xuất bản", &back, false));
+            actions.push_str(&step_form(&caller, &action, "reject", "Từ chối", &back, true));
         }
         Status::Submitted => {
             actions.push_str(r#"<p class="muted">Bạn là tác giả: người thẩm định khác sẽ quyết định.</p>"#)
         }
         Status::Published if may(Step::Withdraw) => {
-            actions.push_str(&step_form(&caller, id, "withdraw", "Gỡ xuống", &back, true))
+            actions.push_str(&step_form(&caller, &action, "withdraw", "Gỡ xuống", &back, true))
         }
         _ => {}
     }
