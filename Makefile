@@ -18,7 +18,8 @@ TEST_ENV := HOCLIEU_TEST_S3S_FS=$(S3S_FS) HOCLIEU_TEST_PYTHON=$(TOOLS)/venv/bin/
 CONVERTERS := poppler-utils ffmpeg libreoffice-writer-nogui libreoffice-impress-nogui libreoffice-calc-nogui \
 	fonts-dejavu-core fonts-noto-core
 
-.PHONY: help run build test tools converters eval lint fmt clippy clean bench bench-quick bench-smoke bench-tools
+.PHONY: help run build test tools converters eval lint fmt clippy clean bench bench-quick bench-smoke bench-tools \
+	crash fuzz fuzz-tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -42,9 +43,9 @@ tools: converters ## install what the tests use: s3s-fs (an S3 server, via cargo
 
 converters: ## install the preview converters (Debian packages) unless they are present
 	@if command -v soffice >/dev/null && command -v pdftoppm >/dev/null && command -v ffmpeg >/dev/null \
-		&& command -v ffprobe >/dev/null && command -v prlimit >/dev/null; then :; else \
+		&& command -v ffprobe >/dev/null; then :; else \
 		echo "installing $(CONVERTERS)"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(CONVERTERS) util-linux; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(CONVERTERS); \
 	fi
 
 test: tools ## run the whole test suite (needs PostgreSQL on 127.0.0.1:5432; see README)
@@ -72,6 +73,23 @@ bench-smoke: bench-tools ## the harness end to end at 10k records with short run
 	$(CARGO) build --locked -p hoclieu -p hoclieu-bench
 	./target/debug/hoclieu-bench --records 10000 --label bench-smoke --out target/bench-smoke \
 	  --repeats 1 --reindex-repeats 1 --peer-repeats 1 --seconds 2 --connections 1,16 --download-mib 64 --upload-mib 128 --queries 40
+
+CRASH_UPLOADS ?= 2000
+CRASH_KILLS ?= 100
+crash: ## kill -9 the server CRASH_KILLS times during CRASH_UPLOADS uploads (multipart and tus), then check nothing acknowledged was lost → target/crash/report.json
+	$(CARGO) build --release --locked -p hoclieu
+	@mkdir -p target/crash
+	python3 tests/crash/crash.py --bin target/release/hoclieu --uploads $(CRASH_UPLOADS) --kills $(CRASH_KILLS) \
+	  --clients 8 --max-size 4194304 --seed $$(date +%s) --report target/crash/report.json
+
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= pdf office package html image
+fuzz-tools: ## install AFL++ (apt) and cargo-afl
+	@command -v afl-fuzz >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends afl++; }
+	@$(CARGO) afl --version >/dev/null 2>&1 || $(CARGO) install cargo-afl --version 0.18.1 --locked
+
+fuzz: fuzz-tools ## fuzz the file parsers with AFL++, FUZZ_SECONDS per target → target/fuzz/report.md
+	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 lint: ## formatting and clippy, warnings as errors
 	$(CARGO) fmt --all -- --check

@@ -47,32 +47,57 @@ pub struct SignedIn {
     pub csrf: String,
 }
 
-/// Checks a password (throttled per address and per account), ends the browser's old session and
-/// starts a new one (no session fixation). Shared by the API and the sign-in page.
+/// Checks a password (throttled per address, per account and address, and per account for
+/// unknown addresses), ends the browser's old session and starts a new one (no session
+/// fixation). Failed attempts are audited. Shared by the API and the sign-in page.
 pub async fn sign_in(req: &HttpRequest, app: &App, login: &str, password: &str) -> Result<SignedIn, ApiError> {
-    let ip = auth::client_ip(req).and_then(|a| a.parse().ok());
-    if !app.logins.allowed(ip) {
-        return Err(ApiError::new(
+    let addr = auth::client_addr(req);
+    let actor = |id: Option<Uuid>, name: Option<String>| hoclieu_db::Actor {
+        kind: if id.is_some() { "user".into() } else { "anonymous".into() },
+        id,
+        name,
+        ip: addr.map(|a| a.to_string()),
+    };
+    let too_many = |wait: std::time::Duration| {
+        let secs = wait.as_secs().max(1);
+        ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
-            "too many failed sign-ins from this address; wait 15 minutes",
-        ));
+            format!("too many failed sign-ins: try again in {secs} s"),
+        )
+        .with_retry_after(secs)
+    };
+    if let Some(wait) = app.logins.wait(login, addr) {
+        return Err(too_many(wait));
     }
-    let user = match app.db.check_login(login, password).await? {
+    let throttle_key = addr.map(|a| hoclieu_domain::net::throttle_key(a).to_string());
+    let user = match app.db.check_login(login, password, throttle_key.as_deref()).await? {
         Login::Ok(user) => user,
-        Login::Locked(until) => {
-            app.logins.failed(ip);
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "account_locked",
-                format!("too many failed sign-ins: the account is locked until {}", until.format("%H:%M UTC")),
-            ));
+        Login::Wait(until) => {
+            app.logins.failed(login, addr);
+            let wait = (until - chrono::Utc::now()).to_std().unwrap_or_default();
+            return Err(too_many(wait));
         }
-        Login::Invalid | Login::Disabled => {
-            app.logins.failed(ip);
+        Login::Invalid { user } => {
+            app.logins.failed(login, addr);
+            // The name tried is recorded (never the password): an unknown one as typed, cut short.
+            let tried: String = login.trim().chars().filter(|c| !c.is_control()).take(100).collect();
+            app.db
+                .audit(
+                    &actor(user, None),
+                    "auth.login_failed",
+                    ("user", user.map(|u| u.to_string())),
+                    json!({"login": tried}),
+                )
+                .await?;
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password"));
+        }
+        Login::Disabled => {
+            app.logins.failed(login, addr);
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password"));
         }
     };
+    app.logins.succeeded(login, addr);
     if let Some(old) = req.cookie(SESSION_COOKIE) {
         app.db.end_session(old.value()).await?;
     }
@@ -81,13 +106,14 @@ pub async fn sign_in(req: &HttpRequest, app: &App, login: &str, password: &str) 
         .db
         .create_session(user.id, chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(12)))
         .await?;
-    let actor = hoclieu_db::Actor {
-        kind: "user".into(),
-        id: Some(user.id),
-        name: Some(user.username.clone()),
-        ip: auth::client_ip(req),
-    };
-    app.db.audit(&actor, "auth.login", ("user", Some(user.id.to_string())), json!({})).await?;
+    app.db
+        .audit(
+            &actor(Some(user.id), Some(user.username.clone())),
+            "auth.login",
+            ("user", Some(user.id.to_string())),
+            json!({}),
+        )
+        .await?;
     Ok(SignedIn { cookie: session_cookie(req, token, Some(lifetime)), user, csrf })
 }
 
@@ -100,7 +126,24 @@ pub async fn sign_out(req: &HttpRequest, app: &App) -> Result<Cookie<'static>, A
 }
 
 /// `POST /api/v1/auth/login`: `{"login", "password"}` → a new session (cookie) and its CSRF token.
+/// Only JSON from this site: a cross-site form cannot send `application/json` without a CORS
+/// preflight (which this API never grants), and browsers say where a request comes from.
 pub async fn login(req: HttpRequest, body: web::Bytes, app: Data) -> Result<HttpResponse, ApiError> {
+    let json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the sign-in as Content-Type: application/json",
+        ));
+    }
+    if !auth::same_site(&req) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed", "sign-in from another site is refused"));
+    }
     let request: LoginRequest = json_body(&body)?;
     let signed = sign_in(&req, &app, &request.login, &request.password).await?;
     Ok(HttpResponse::Ok().cookie(signed.cookie).json(json!({"user": signed.user, "csrf_token": signed.csrf})))
@@ -133,7 +176,8 @@ pub async fn change_password(req: HttpRequest, body: web::Bytes, app: Data) -> R
     let caller = auth::caller(&req, &app).await?;
     let Some(session) = &caller.session else { return Err(caller.refuse("change a password")) };
     let change: PasswordChange = json_body(&body)?;
-    if !matches!(app.db.check_login(&session.user.username, &change.current).await?, Login::Ok(_)) {
+    let addr = auth::client_addr(&req).map(|a| hoclieu_domain::net::throttle_key(a).to_string());
+    if !matches!(app.db.check_login(&session.user.username, &change.current, addr.as_deref()).await?, Login::Ok(_)) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "invalid_credentials", "the current password is wrong")
             .with_field("current"));
     }
@@ -538,16 +582,24 @@ pub async fn create_user(req: HttpRequest, body: web::Bytes, app: Data) -> Resul
     let role = Role::parse(&r.role).ok_or_else(|| {
         ApiError::bad_request("invalid_value", format!("unknown role {:?}", r.role)).with_field("role")
     })?;
+    let details = hoclieu_domain::workflow::validate_account(
+        &r.username,
+        Some(&r.display_name),
+        r.email.as_deref(),
+        r.organization.as_deref(),
+        r.province.as_deref(),
+        &app.vocab,
+    )?;
     hoclieu_domain::workflow::check_password(&r.password)
         .map_err(|m| ApiError::bad_request("invalid_value", m).with_field("password"))?;
     let user = app
         .db
         .create_user(NewUser {
-            username: r.username,
-            email: r.email,
-            display_name: r.display_name,
-            organization: r.organization,
-            province: r.province,
+            username: details.username,
+            email: details.email,
+            display_name: details.display_name,
+            organization: details.organization,
+            province: details.province,
             role,
             password: r.password,
         })

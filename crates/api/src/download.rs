@@ -235,4 +235,21 @@ mod tests {
             "attachment; filename=\"De _thi_.pdf\"; filename*=UTF-8''%C4%90%E1%BB%81%20%22thi%22.pdf"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_range_header_gives_a_range_inside_the_file(h in "(bytes=)?[0-9 ,\\-]{0,24}|\\PC{0,30}", size in 0u64..1 << 40) {
+            match parse_range(Some(&h), size) {
+                Partial(r) => proptest::prop_assert!(r.start < r.end && r.end <= size && !(r.start == 0 && r.end == size)),
+                Full | Unsatisfiable => {}
+            }
+        }
+
+        #[test]
+        fn any_file_name_gives_a_header_value(name in "\\PC{0,60}") {
+            let value = content_disposition(&name);
+            proptest::prop_assert!(value.is_ascii() && !value.contains(['\r', '\n']));
+            proptest::prop_assert!(actix_web::http::header::HeaderValue::from_str(&value).is_ok());
+        }
+    }
 }

@@ -13,11 +13,58 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds for `Retry-After` (429 and 503).
+    pub retry_after: Option<u64>,
+    /// The methods a resource allows (405).
+    pub allow: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), field: None }
+        ApiError { status, code, message: message.into(), field: None, retry_after: None, allow: None }
+    }
+
+    /// 405 for a resource that answers `methods` only.
+    pub fn method_not_allowed(methods: &[&str]) -> Self {
+        let allow = methods.join(", ");
+        let mut e = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this resource answers {allow} only"),
+        );
+        e.allow = Some(allow);
+        e
+    }
+
+    /// The error of an answer made outside the handlers (the framework's extractors and limits),
+    /// by its status: the same shape and stable codes as every other error.
+    pub fn of_status(status: StatusCode, detail: &str) -> Self {
+        let code = match status.as_u16() {
+            400 => "bad_request",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            408 => "request_timeout",
+            411 => "length_required",
+            413 => "payload_too_large",
+            414 => "uri_too_long",
+            415 => "unsupported_media_type",
+            416 => "range_not_satisfiable",
+            431 => "headers_too_large",
+            503 => "service_unavailable",
+            s if s >= 500 => "internal",
+            _ => "bad_request",
+        };
+        let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+        let detail: String = detail.trim().chars().filter(|c| !c.is_control()).take(300).collect();
+        let message = if detail.is_empty() { reason } else { format!("{reason}: {detail}") };
+        Self::new(status, code, message)
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -33,7 +80,7 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    fn internal(e: &dyn std::fmt::Display) -> Self {
+    pub(crate) fn internal(e: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %e, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it has been logged")
     }
@@ -77,8 +124,17 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"hoclieu\"")));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        if let Some(allow) = &self.allow {
+            response.insert_header((header::ALLOW, allow.clone()));
+        }
+        match (self.retry_after, self.status) {
+            (Some(secs), _) => {
+                response.insert_header((header::RETRY_AFTER, secs.to_string()));
+            }
+            (None, StatusCode::SERVICE_UNAVAILABLE) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            _ => {}
         }
         response.json(Body { error: Inner { code: self.code, message: &self.message, field: self.field.as_deref() } })
     }

@@ -4,7 +4,6 @@ use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use hoclieu_domain::Scope;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -94,7 +93,20 @@ pub(crate) async fn visible_material(
 pub async fn get_material(req: HttpRequest, path: web::Path<String>, app: Data) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path, "material")?;
     let material = visible_material(&req, &app, id).await?;
-    Ok(HttpResponse::Ok().json(MaterialView::new(material, &app.vocab)))
+    Ok(material_response(material, &app))
+}
+
+/// A material as JSON; unpublished ones are never kept by shared caches.
+fn material_response(material: hoclieu_domain::Material, app: &App) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    if material.status == hoclieu_domain::Status::Published {
+        response.insert_header((header::CACHE_CONTROL, "no-cache"));
+    } else {
+        response
+            .insert_header((header::CACHE_CONTROL, "private, no-store"))
+            .insert_header((header::VARY, "Cookie, Authorization"));
+    }
+    response.json(MaterialView::new(material, &app.vocab))
 }
 
 pub async fn get_material_by_external_id(
@@ -104,7 +116,7 @@ pub async fn get_material_by_external_id(
 ) -> Result<HttpResponse, ApiError> {
     let found = app.db.material_by_external_id(&path).await?.ok_or_else(|| ApiError::not_found("material"))?;
     let material = visible_material(&req, &app, found.id).await?;
-    Ok(HttpResponse::Ok().json(MaterialView::new(material, &app.vocab)))
+    Ok(material_response(material, &app))
 }
 
 pub async fn create_material(req: HttpRequest, body: Multipart, app: Data) -> Result<HttpResponse, ApiError> {
@@ -130,11 +142,7 @@ pub async fn delete_material(req: HttpRequest, path: web::Path<String>, app: Dat
     if !caller.principal.can_read(&material.facts()) {
         return Err(ApiError::not_found("material"));
     }
-    // Admins (and `admin` keys) delete anything; authors their drafts; `write` keys, as before,
-    // the materials their organisation's scripts manage.
-    let allowed = caller.principal.can_edit(&material.facts())
-        || matches!(&caller.principal, hoclieu_domain::Principal::Key(k) if hoclieu_domain::auth::grants(&k.scopes, Scope::Write));
-    if !allowed {
+    if !caller.principal.can_delete(&material.facts()) {
         return Err(caller.refuse("delete this material"));
     }
     if !app.db.delete_material(id).await? {
@@ -168,8 +176,8 @@ pub async fn download(
 pub async fn preview(req: HttpRequest, path: web::Path<(String, String)>, app: Data) -> Result<HttpResponse, ApiError> {
     let material = parse_id(&path.0, "file")?;
     let file = parse_id(&path.1, "file")?;
-    visible_material(&req, &app, material).await.map_err(|_| ApiError::not_found("file"))?;
-    preview::manifest(&app, material, file).await
+    let m = visible_material(&req, &app, material).await.map_err(|_| ApiError::not_found("file"))?;
+    preview::manifest(&app, material, file, m.status == hoclieu_domain::Status::Published).await
 }
 
 pub async fn preview_image(
@@ -179,8 +187,8 @@ pub async fn preview_image(
 ) -> Result<HttpResponse, ApiError> {
     let material = parse_id(&path.0, "file")?;
     let file = parse_id(&path.1, "file")?;
-    visible_material(&req, &app, material).await.map_err(|_| ApiError::not_found("preview image"))?;
-    preview::image(&req, &app, material, file, &path.2).await
+    let m = visible_material(&req, &app, material).await.map_err(|_| ApiError::not_found("preview image"))?;
+    preview::image(&req, &app, material, file, &path.2, m.status == hoclieu_domain::Status::Published).await
 }
 
 pub async fn package_entry(
@@ -190,8 +198,8 @@ pub async fn package_entry(
 ) -> Result<HttpResponse, ApiError> {
     let material = parse_id(&path.0, "package")?;
     let file = parse_id(&path.1, "package")?;
-    visible_material(&req, &app, material).await.map_err(|_| ApiError::not_found("package"))?;
-    preview::package_entry(&req, &app, material, file, &path.2).await
+    let m = visible_material(&req, &app, material).await.map_err(|_| ApiError::not_found("package"))?;
+    preview::package_entry(&req, &app, material, file, &path.2, m.status == hoclieu_domain::Status::Published).await
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -59,6 +59,8 @@ pub struct Settings {
     pub preview_max_pages: u32,
     /// Reads need a signed-in account or an API key (deployments that must not be public).
     pub require_sign_in: bool,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<hoclieu_domain::net::IpRange>,
     /// A session ends after this long without a request, and this long after sign-in at most.
     pub session_idle: std::time::Duration,
     pub session_lifetime: std::time::Duration,
@@ -87,10 +89,105 @@ pub struct App {
     pub downloads: Arc<DownloadCounter>,
     pub search_log: Arc<SearchLog>,
     pub settings: Settings,
-    /// Pages rendered on request at the same time (each on a blocking thread).
+    /// Pages rendered on request at the same time (each in a sandboxed child process).
     pub renders: Arc<tokio::sync::Semaphore>,
+    /// Where untrusted files are parsed (a capped child process).
+    pub sandbox: hoclieu_preview::Sandbox,
     pub packages: preview::PackageCache,
     pub logins: auth::LoginLimiter,
+}
+
+/// Headers every answer carries unless its handler set its own: no type sniffing, no framing
+/// by other sites, no referrer to other sites, and a policy that lets nothing run. Pages set
+/// their own policy (`pages::CSP`); packages and downloads their sandboxes.
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .add((header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .add((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .add((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'")))
+}
+
+/// Answers the framework makes before a handler runs (a path segment that does not parse, a body
+/// over its limit) get the same JSON error shape and stable codes as every other error.
+fn extractor_errors(cfg: &mut web::ServiceConfig) {
+    fn to_error(status: actix_web::http::StatusCode, e: &dyn std::fmt::Display) -> actix_web::Error {
+        ApiError::of_status(status, &e.to_string()).into()
+    }
+    cfg.app_data(web::PathConfig::default().error_handler(|e, _| {
+        // A malformed id is an id that does not exist.
+        to_error(actix_web::http::StatusCode::NOT_FOUND, &e)
+    }))
+    .app_data(web::QueryConfig::default().error_handler(|e, _| to_error(actix_web::http::StatusCode::BAD_REQUEST, &e)))
+    .app_data(web::JsonConfig::default().error_handler(|e, _| {
+        let status = match &e {
+            actix_web::error::JsonPayloadError::OverflowKnownLength { .. }
+            | actix_web::error::JsonPayloadError::Overflow { .. } => actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            _ => actix_web::http::StatusCode::BAD_REQUEST,
+        };
+        to_error(status, &e)
+    }))
+    .app_data(web::FormConfig::default().error_handler(|e, _| to_error(actix_web::http::StatusCode::BAD_REQUEST, &e)));
+}
+
+/// Longest request target and largest request head this service reads. Well below the HTTP
+/// codec's own 128 KiB limit, so the answer is ours (JSON); beyond that limit the codec answers
+/// a bare 431 before there is a request to answer.
+const MAX_URI_BYTES: usize = 16 << 10;
+const MAX_HEADER_BYTES: usize = 64 << 10;
+
+/// Requests refused before routing: compressed bodies (size limits must apply to the bytes
+/// received), request targets and heads over their limits.
+fn refuse_early(req: &actix_web::dev::ServiceRequest) -> Option<ApiError> {
+    use actix_web::http::StatusCode;
+    let encoded = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"));
+    if encoded {
+        return Some(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_content_encoding",
+            "compressed request bodies are not accepted; send the bytes as they are",
+        ));
+    }
+    let uri = req.uri().path().len() + req.uri().query().map_or(0, str::len);
+    if uri > MAX_URI_BYTES {
+        return Some(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target has {uri} bytes; at most {MAX_URI_BYTES}"),
+        ));
+    }
+    let head: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if head > MAX_HEADER_BYTES {
+        return Some(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request headers have {head} bytes; at most {MAX_HEADER_BYTES}"),
+        ));
+    }
+    None
+}
+
+/// Turns an error answer that is not JSON (nor a web page) into the JSON error shape.
+async fn json_error_body(
+    response: actix_web::dev::ServiceResponse,
+) -> Result<actix_web::dev::ServiceResponse, actix_web::Error> {
+    let status = response.status();
+    let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !(status.is_client_error() || status.is_server_error())
+        || content_type.starts_with("application/json")
+        || content_type.starts_with("text/html")
+    {
+        return Ok(response);
+    }
+    let (req, res) = response.into_parts();
+    let detail =
+        actix_web::body::to_bytes_limited(res.into_body(), 4096).await.ok().and_then(Result::ok).unwrap_or_default();
+    let error = ApiError::of_status(status, &String::from_utf8_lossy(&detail));
+    Ok(actix_web::dev::ServiceResponse::new(req, actix_web::ResponseError::error_response(&error)))
 }
 
 /// A server on an already bound listener (so callers know the port, even port 0).
@@ -100,30 +197,23 @@ pub fn server(app: App, listener: TcpListener) -> std::io::Result<Server> {
     let mut server = HttpServer::new(move || {
         ActixApp::new()
             .app_data(data.clone())
+            .configure(extractor_errors)
             .wrap(Compress::default())
-            .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"))))
+            .wrap(security_headers())
             .wrap_fn(|req, srv| {
                 let started = Instant::now();
                 let method = req.method().clone();
                 let path = req.path().to_owned();
-                let encoded = req
-                    .headers()
-                    .get(header::CONTENT_ENCODING)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"));
-                let fut = (!encoded).then(|| srv.call(req));
+                let call = match refuse_early(&req) {
+                    Some(refused) => Err(req.into_response(actix_web::ResponseError::error_response(&refused))),
+                    None => Ok(srv.call(req)),
+                };
                 async move {
-                    let response = match fut {
-                        Some(fut) => fut.await?,
-                        None => {
-                            return Err(ApiError::new(
-                                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                                "unsupported_content_encoding",
-                                "compressed request bodies are not accepted; send the bytes as they are",
-                            )
-                            .into());
-                        }
+                    let response = match call {
+                        Err(refused) => refused,
+                        Ok(fut) => fut.await?.map_into_boxed_body(),
                     };
+                    let response = json_error_body(response).await?;
                     tracing::info!(%method, %path, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
                     Ok(response)
                 }

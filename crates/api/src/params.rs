@@ -174,6 +174,8 @@ mod tests {
         for (q, field) in [
             ("subject=xyz", "subject"),
             ("grade=13", "grade"),
+            ("grade=-1", "grade"),
+            ("grade=1.5", "grade"),
             ("page=0", "page"),
             ("per_page=1000", "per_page"),
             ("sort=best", "sort"),
@@ -181,6 +183,19 @@ mod tests {
         ] {
             let err = SearchParams::parse(q, &v).err().unwrap();
             assert_eq!(err.field.as_deref(), Some(field), "{q}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_query_string_parses_or_names_its_field(
+            q in "((q|subject|grade|level|series|type|sort|page|per_page|province)=[a-z0-9%+\\-]{0,8}&?){0,6}|\\PC{0,60}"
+        ) {
+            let v = Vocabularies::embedded();
+            match SearchParams::parse(&q, &v) {
+                Ok(p) => proptest::prop_assert!(p.page >= 1 && p.per_page >= 1),
+                Err(e) => proptest::prop_assert!(e.field.is_some() && e.status.is_client_error(), "{e}"),
+            }
         }
     }
 }

@@ -24,10 +24,24 @@ use crate::views::file_url;
 
 /// Previews never change for given bytes: their URLs name the file, and files are immutable.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-/// Packages run scripts, but in an opaque origin: no access to this site's cookies or storage.
-const PACKAGE_CSP: &str = "sandbox allow-scripts";
-/// Documents rendered on request are read into memory: larger ones offer only their first pages.
-const MAX_RENDER_ON_REQUEST_BYTES: u64 = 128 << 20;
+/// Previews of materials only some callers may see (drafts, proposals): never in shared caches.
+const PRIVATE: &str = "private, no-store";
+/// Packages run scripts, but in an opaque origin: no access to this site's cookies or storage;
+/// only this site's material pages may frame them.
+const PACKAGE_CSP: &str = "sandbox allow-scripts; frame-ancestors 'self'";
+/// Documents rendered on request are copied to a local file first: larger ones offer only their
+/// first pages (copying gigabytes per page view would be a way to load the server).
+const MAX_RENDER_ON_REQUEST_BYTES: u64 = 512 << 20;
+
+/// Who may cache an answer about a material: anyone for published ones, else only the caller's
+/// own browser, not kept, and varying with the credentials that made it visible.
+fn cache_headers(response: &mut actix_web::HttpResponseBuilder, public: bool, public_value: &'static str) {
+    if public {
+        response.insert_header((header::CACHE_CONTROL, public_value));
+    } else {
+        response.insert_header((header::CACHE_CONTROL, PRIVATE)).insert_header((header::VARY, "Cookie, Authorization"));
+    }
+}
 
 /// Package derivations, kept briefly: one page of a package loads dozens of entries, and each
 /// request would otherwise read and parse the package's entry list again.
@@ -80,8 +94,9 @@ pub fn package_url(material: Uuid, file: Uuid) -> String {
     format!("/goi/{material}/{file}/")
 }
 
-/// `GET …/files/{file}/preview`: what can be shown of the file, and where.
-pub async fn manifest(app: &App, material: Uuid, file_id: Uuid) -> Result<HttpResponse, ApiError> {
+/// `GET …/files/{file}/preview`: what can be shown of the file, and where. `public`: the
+/// material is published (anyone may cache the answer).
+pub async fn manifest(app: &App, material: Uuid, file_id: Uuid, public: bool) -> Result<HttpResponse, ApiError> {
     let (file, derivation) = file_and_derivation(app, material, file_id).await?;
     let kind = derivation.as_ref().map_or_else(|| PreviewKind::of(&file.media_type, &file.name), |d| d.kind);
     let status = derivation.as_ref().map_or(DerivedStatus::Pending, |d| d.status);
@@ -135,8 +150,13 @@ pub async fn manifest(app: &App, material: Uuid, file_id: Uuid) -> Result<HttpRe
         );
     }
     // Pending manifests change soon; ready ones only when the file is derived again.
-    let cache = if status == DerivedStatus::Pending { "no-cache" } else { "public, max-age=300" };
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, cache)).json(body))
+    let mut response = HttpResponse::Ok();
+    if status == DerivedStatus::Pending && public {
+        response.insert_header((header::CACHE_CONTROL, "no-cache"));
+    } else {
+        cache_headers(&mut response, public, "public, max-age=300");
+    }
+    Ok(response.json(body))
 }
 
 /// `GET …/files/{file}/preview/{name}`: one preview image.
@@ -146,6 +166,7 @@ pub async fn image(
     material: Uuid,
     file_id: Uuid,
     name: &str,
+    public: bool,
 ) -> Result<HttpResponse, ApiError> {
     let (file, derivation) = file_and_derivation(app, material, file_id).await?;
     let Some(derivation) = derivation else { return Err(ApiError::not_found("preview image")) };
@@ -157,10 +178,9 @@ pub async fn image(
     }
     let etag = format!("\"{}-{name}\"", &file.sha256[..16]);
     if none_match(req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()), &etag) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag))
-            .insert_header((header::CACHE_CONTROL, IMMUTABLE))
-            .finish());
+        let mut response = HttpResponse::NotModified();
+        cache_headers(&mut response, public, IMMUTABLE);
+        return Ok(response.insert_header((header::ETAG, etag)).finish());
     }
     let key = Storage::derived_key(&file.sha256, name);
     if on_request && !app.storage.exists(&key).await? {
@@ -168,10 +188,11 @@ pub async fn image(
     }
     let read = app.storage.read(&key, None).await?;
     let stream = read.body.map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()));
-    Ok(HttpResponse::Ok()
+    let mut response = HttpResponse::Ok();
+    cache_headers(&mut response, public, IMMUTABLE);
+    Ok(response
         .content_type("image/jpeg")
         .insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
         .insert_header(ContentEncoding::Identity)
         .body(SizedStream::new(read.size, stream)))
 }
@@ -189,33 +210,47 @@ fn on_request_page(app: &App, derivation: &Derivation, name: &str) -> Option<(u3
     .then_some((page, width))
 }
 
-/// Renders a page on a blocking thread (at most a few at a time) and stores it beside the blob.
+/// Renders a page in the sandbox (at most a few at a time) and stores it beside the blob. The
+/// document is streamed to a temporary file first: nothing of it is held in memory here.
 async fn render_on_request(app: &App, file: &StoredFile, derivation: &Derivation, name: &str) -> Result<(), ApiError> {
+    let unavailable = |message: String| {
+        ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, "preview_unavailable", message)
+    };
     let (page, width) = on_request_page(app, derivation, name).ok_or_else(|| ApiError::not_found("preview image"))?;
     if file.size > MAX_RENDER_ON_REQUEST_BYTES {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "preview_unavailable",
-            "the document is too large to render more pages on request; download it",
-        ));
+        return Err(unavailable("the document is too large to render more pages on request; download it".into()));
     }
     let _permit = app.renders.acquire().await.map_err(|_| ApiError::not_found("preview image"))?;
     let source = match &derivation.derived.document {
         Some(doc) => Storage::derived_key(&file.sha256, doc),
         None => file.object_key.clone(),
     };
-    let mut pdf = Vec::new();
-    let mut body = app.storage.read(&source, None).await?.body;
-    while let Some(chunk) = body.next().await {
-        pdf.extend_from_slice(&chunk?);
-    }
-    let rendered = tokio::task::spawn_blocking(move || hoclieu_preview::render_page(pdf, page, width))
+    let work = tempfile::tempdir().map_err(|e| ApiError::internal(&e))?;
+    let pdf = work.path().join("document.pdf");
+    let output = work.path().join(name);
+    copy_to_file(&app.storage, &source, &pdf).await?;
+    let sandbox = app.sandbox.clone();
+    let out = output.clone();
+    let rendered = tokio::task::spawn_blocking(move || sandbox.render_page(&pdf, page, width, &out))
         .await
-        .map_err(|e| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    let (jpeg, _, _) = rendered.map_err(|e| {
-        ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, "preview_unavailable", e.to_string())
+        .map_err(|e| ApiError::internal(&e))?;
+    rendered.map_err(|e| match e {
+        hoclieu_preview::Error::Io(e) => ApiError::internal(&e),
+        other => unavailable(format!("this page cannot be shown: {other}")),
     })?;
+    let jpeg = tokio::fs::read(&output).await.map_err(|e| ApiError::internal(&e))?;
     app.storage.put(&Storage::derived_key(&file.sha256, name), jpeg.into()).await?;
+    Ok(())
+}
+
+async fn copy_to_file(storage: &Storage, key: &str, path: &std::path::Path) -> Result<(), ApiError> {
+    use tokio::io::AsyncWriteExt;
+    let mut body = storage.read(key, None).await?.body;
+    let mut out = tokio::fs::File::create(path).await.map_err(|e| ApiError::internal(&e))?;
+    while let Some(chunk) = body.next().await {
+        out.write_all(&chunk?).await.map_err(|e| ApiError::internal(&e))?;
+    }
+    out.flush().await.map_err(|e| ApiError::internal(&e))?;
     Ok(())
 }
 
@@ -238,6 +273,7 @@ pub async fn package_entry(
     material: Uuid,
     file_id: Uuid,
     path: &str,
+    public: bool,
 ) -> Result<HttpResponse, ApiError> {
     let file = app.db.file(material, file_id).await?.ok_or_else(|| ApiError::not_found("file"))?;
     let derivation = app.packages.get(app, &file.sha256).await?;
@@ -250,13 +286,19 @@ pub async fn package_entry(
             .insert_header((header::LOCATION, format!("{}{}", package_url(material, file_id), encode_path(launch))))
             .finish());
     }
-    let entry = package.entries.iter().find(|e| e.path == path).ok_or_else(|| ApiError::not_found("package file"))?;
+    // Entries listed before limits existed are checked again here.
+    let entry = package
+        .entries
+        .iter()
+        .find(|e| e.path == path && e.servable())
+        .ok_or_else(|| ApiError::not_found("package file"))?;
     let etag = format!("\"{}-{}\"", &file.sha256[..16], entry.offset);
     let sandboxed = |mut r: actix_web::HttpResponseBuilder| {
         r.insert_header((header::CONTENT_SECURITY_POLICY, PACKAGE_CSP))
+            .insert_header((header::X_FRAME_OPTIONS, "SAMEORIGIN"))
             .insert_header((header::REFERRER_POLICY, "no-referrer"))
-            .insert_header((header::ETAG, etag.clone()))
-            .insert_header((header::CACHE_CONTROL, "public, max-age=86400"));
+            .insert_header((header::ETAG, etag.clone()));
+        cache_headers(&mut r, public, "public, max-age=86400");
         r
     };
     if none_match(req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()), &etag) {
@@ -273,7 +315,7 @@ pub async fn package_entry(
     let body = compressed.body.map_err(|e| std::io::Error::other(e.to_string()));
     let stream = match entry.method {
         0 => body.boxed(),
-        _ => inflate(body).boxed(),
+        _ => inflate(body, entry.size).boxed(),
     };
     Ok(response.body(SizedStream::new(entry.size, stream.map_err(actix_web::error::ErrorInternalServerError))))
 }
@@ -294,13 +336,16 @@ async fn entry_data_start(storage: &Storage, key: &str, entry: &PackageEntry) ->
     Ok(entry.offset + 30 + name_len + extra_len)
 }
 
-/// Raw DEFLATE (as in zip entries), decoded chunk by chunk as the compressed bytes arrive.
+/// Raw DEFLATE (as in zip entries), decoded chunk by chunk as the compressed bytes arrive, and
+/// never more than the `size` the zip declares (the response's length): an entry that inflates
+/// beyond it is cut off there.
 fn inflate(
     input: impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin + 'static,
+    size: u64,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     use flate2::{Decompress, FlushDecompress, Status};
     let state = (input, Decompress::new(false), Vec::<u8>::new(), false);
-    futures_util::stream::unfold(state, |(mut input, mut z, mut pending, mut done)| async move {
+    futures_util::stream::unfold(state, move |(mut input, mut z, mut pending, mut done)| async move {
         if done {
             return None;
         }
@@ -321,6 +366,15 @@ fn inflate(
             };
             let used = (z.total_in() - before_in) as usize;
             pending.drain(..used);
+            if z.total_out() >= size {
+                // Up to the declared size and no further, whatever the compressed bytes hold.
+                if z.total_out() > size {
+                    tracing::warn!(declared = size, "a package entry inflates beyond its declared size; cut off");
+                }
+                let earlier = z.total_out() - out.len() as u64;
+                out.truncate(size.saturating_sub(earlier) as usize);
+                return Some((Ok(Bytes::from(out)), (input, z, pending, true)));
+            }
             if status == Status::StreamEnd {
                 done = true;
             }

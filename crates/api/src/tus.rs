@@ -128,6 +128,7 @@ pub async fn create(req: HttpRequest, body: web::Payload, app: Data) -> Result<H
         file_name: text("filename").or_else(|| text("name")),
         record,
         api_key_id: owner_id(&caller),
+        origin: origin.clone(),
     };
     let upload = app.ingest.start_upload(new, app.settings.max_upload_bytes, app.settings.upload_ttl).await?;
     let location = format!("/api/v1/uploads/{}", upload.id);
@@ -262,5 +263,14 @@ mod tests {
         assert_eq!(m[1], ("is_confidential".to_owned(), vec![]));
         assert_eq!(m[2].1, b"{}");
         assert!(parse_metadata("filename ***").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_upload_metadata_header_parses_or_names_its_field(raw in "[a-zA-Z0-9+/=, ]{0,60}|\\PC{0,40}") {
+            if let Err(e) = parse_metadata(&raw) {
+                proptest::prop_assert_eq!(e.field.as_deref(), Some("Upload-Metadata"));
+            }
+        }
     }
 }

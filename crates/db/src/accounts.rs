@@ -1,5 +1,9 @@
 //! Accounts (argon2id password hashes), browser sessions (random tokens stored as SHA-256),
 //! and brute-force throttling per account.
+//!
+//! Password hashing is CPU-bound: it runs on blocking threads, a few at a time, never on the
+//! async workers (so sign-ins cannot slow searches down), and an unknown name costs the same
+//! hash as a known one (so response times do not tell which names exist).
 
 use chrono::{DateTime, Duration, Utc};
 use hoclieu_domain::Role;
@@ -12,9 +16,24 @@ use uuid::Uuid;
 use crate::entity::{session, user};
 use crate::{Db, Error, Result};
 
-/// Failed sign-ins before an account is locked for [`LOCK_MINUTES`].
-pub const MAX_FAILED_LOGINS: i32 = 5;
-pub const LOCK_MINUTES: i64 = 15;
+/// Failed sign-ins on an account (from anywhere) before sign-ins from addresses it has never
+/// signed in from must wait; the wait doubles with each further failure, up to [`MAX_WAIT`].
+/// Addresses that signed in before are not held up: an attacker cannot lock anyone out.
+pub const FREE_FAILED_LOGINS: i32 = 10;
+pub const MAX_WAIT: Duration = Duration::minutes(15);
+/// Addresses remembered per account as known (the most recent first).
+const KNOWN_ADDRESSES: usize = 10;
+
+/// Hashes computed at the same time by this process.
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
+/// Runs a password hash on a blocking thread, a few at a time.
+async fn hashing<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let _permit = HASHING.acquire().await.map_err(|e| Error::Corrupt(format!("hashing stopped: {e}")))?;
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Corrupt(format!("hashing failed: {e}")))
+}
 
 /// An account as shown (never its password hash).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -59,9 +78,13 @@ pub struct NewUser {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Login {
     Ok(User),
-    Invalid,
-    /// Too many failures: locked until then.
-    Locked(DateTime<Utc>),
+    /// A wrong password or an unknown name; `user` is set when the name exists (for the log).
+    Invalid {
+        user: Option<Uuid>,
+    },
+    /// Too many failures from unknown addresses: try again after then (the password was not
+    /// checked).
+    Wait(DateTime<Utc>),
     Disabled,
 }
 
@@ -90,6 +113,9 @@ fn hash_password(password: &str) -> Result<String> {
         .map(|h| h.to_string())
         .map_err(|e| Error::Corrupt(format!("cannot hash the password: {e}")))
 }
+
+/// A real argon2id hash of nothing anyone knows, checked for unknown names.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$3aX9oHWnxQvtdtrdqNsGAylh3bZ/4xBcGZCbGudIkYk";
 
 fn password_matches(password: &str, hash: &str) -> bool {
     use argon2::password_hash::{PasswordVerifier, phc::PasswordHash};
@@ -143,9 +169,13 @@ impl Db {
             role: Set(new.role.as_str().to_owned()),
             review_subjects: Set("[]".into()),
             review_provinces: Set("[]".into()),
-            password_hash: Set(hash_password(&new.password)?),
+            password_hash: Set({
+                let password = new.password.clone();
+                hashing(move || hash_password(&password)).await??
+            }),
             failed_logins: Set(0),
             locked_until: Set(None),
+            known_addresses: Set("[]".into()),
             disabled_at: Set(None),
             created_at: Set(Utc::now()),
         };
@@ -199,8 +229,12 @@ impl Db {
 
     /// Replaces a password and ends every session of the account.
     pub async fn set_password(&self, id: Uuid, password: &str) -> Result<()> {
+        let hash = {
+            let password = password.to_owned();
+            hashing(move || hash_password(&password)).await??
+        };
         user::Entity::update_many()
-            .col_expr(user::Column::PasswordHash, Expr::value(hash_password(password)?))
+            .col_expr(user::Column::PasswordHash, Expr::value(hash))
             .filter(user::Column::Id.eq(id))
             .exec(&self.conn)
             .await?;
@@ -208,9 +242,10 @@ impl Db {
         Ok(())
     }
 
-    /// Checks a password, counting failures: after [`MAX_FAILED_LOGINS`] the account is locked
-    /// for [`LOCK_MINUTES`], whatever the password.
-    pub async fn check_login(&self, login: &str, password: &str) -> Result<Login> {
+    /// Checks a password from the client `address` (its throttling key), counting failures.
+    /// After [`FREE_FAILED_LOGINS`] failures, addresses the account never signed in from wait
+    /// before the password is checked again; addresses it did sign in from do not.
+    pub async fn check_login(&self, login: &str, password: &str, address: Option<&str>) -> Result<Login> {
         let login = login.trim().to_lowercase();
         let found = user::Entity::find()
             .filter(Condition::any().add(user::Column::Username.eq(&login)).add(user::Column::Email.eq(&login)))
@@ -218,47 +253,52 @@ impl Db {
             .await?;
         let Some(m) = found else {
             // Spend the same time as a real check, so timing does not tell which names exist.
-            let _ = password_matches(
-                password,
-                "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$3aX9oHWnxQvtdtrdqNsGAylh3bZ/4xBcGZCbGudIkYk",
-            );
-            return Ok(Login::Invalid);
+            let password = password.to_owned();
+            hashing(move || password_matches(&password, DUMMY_HASH)).await?;
+            return Ok(Login::Invalid { user: None });
         };
         let now = Utc::now();
         if m.disabled_at.is_some() {
             return Ok(Login::Disabled);
         }
-        if let Some(until) = m.locked_until.filter(|u| *u > now) {
-            return Ok(Login::Locked(until));
+        let known: Vec<String> = list(&m.known_addresses);
+        let known_address = address.is_some_and(|a| known.iter().any(|k| k == a));
+        if let Some(until) = m.locked_until.filter(|u| *u > now && !known_address) {
+            return Ok(Login::Wait(until));
         }
         let hash = m.password_hash.clone();
-        let ok = tokio::task::spawn_blocking({
+        let ok = {
             let password = password.to_owned();
-            move || password_matches(&password, &hash)
-        })
-        .await
-        .unwrap_or(false);
+            hashing(move || password_matches(&password, &hash)).await?
+        };
         if ok {
+            let mut known = known;
+            if let Some(a) = address {
+                known.retain(|k| k != a);
+                known.insert(0, a.to_owned());
+                known.truncate(KNOWN_ADDRESSES);
+            }
             user::Entity::update_many()
                 .col_expr(user::Column::FailedLogins, Expr::value(0))
                 .col_expr(user::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+                .col_expr(user::Column::KnownAddresses, Expr::value(serde_json::to_string(&known).expect("json")))
                 .filter(user::Column::Id.eq(m.id))
                 .exec(&self.conn)
                 .await?;
             return Ok(Login::Ok(to_user(m)?));
         }
-        let failures = m.failed_logins + 1;
-        let locked = (failures >= MAX_FAILED_LOGINS).then(|| now + Duration::minutes(LOCK_MINUTES));
+        let failures = m.failed_logins.saturating_add(1);
+        let wait = (failures >= FREE_FAILED_LOGINS).then(|| {
+            let doublings = u32::try_from(failures - FREE_FAILED_LOGINS).unwrap_or(0).min(20);
+            now + Duration::seconds(1i64 << doublings).min(MAX_WAIT)
+        });
         user::Entity::update_many()
-            .col_expr(user::Column::FailedLogins, Expr::value(if locked.is_some() { 0 } else { failures }))
-            .col_expr(user::Column::LockedUntil, Expr::value(locked))
+            .col_expr(user::Column::FailedLogins, Expr::value(failures))
+            .col_expr(user::Column::LockedUntil, Expr::value(wait))
             .filter(user::Column::Id.eq(m.id))
             .exec(&self.conn)
             .await?;
-        Ok(match locked {
-            Some(until) => Login::Locked(until),
-            None => Login::Invalid,
-        })
+        Ok(Login::Invalid { user: Some(m.id) })
     }
 
     /// Starts a session; returns its token (for the cookie) and its CSRF token.

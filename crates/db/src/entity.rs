@@ -32,6 +32,8 @@ pub mod material {
         pub downloads: i64,
         /// The account that created it (none for imports and API keys).
         pub author_id: Option<Uuid>,
+        /// The API key that created it.
+        pub author_key_id: Option<Uuid>,
         /// Why it was rejected or withdrawn (shown to the author).
         pub status_reason: Option<String>,
         /// The number of the published version (1 until an edit is approved).
@@ -168,6 +170,8 @@ pub mod upload {
         /// The material's metadata (import JSON), when given at creation.
         pub record: Option<String>,
         pub api_key_id: Option<Uuid>,
+        /// How the material enters the workflow (JSON from the ingest crate).
+        pub origin: Option<String>,
         pub material_id: Option<Uuid>,
         pub error: Option<String>,
         pub created_at: DateTimeUtc,
@@ -250,7 +254,10 @@ pub mod user {
         /// argon2id PHC string.
         pub password_hash: String,
         pub failed_logins: i32,
+        /// Sign-ins from addresses not in `known_addresses` wait until then.
         pub locked_until: Option<DateTimeUtc>,
+        /// JSON array of the addresses (throttling keys) the account signed in from lately.
+        pub known_addresses: String,
         pub disabled_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
     }

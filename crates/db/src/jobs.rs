@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::entity::job;
 use crate::{Db, Result};
 
-/// A claimed job. `attempts` counts this one.
+/// A claimed job. `attempts` counts this one, including earlier claims whose worker died.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     pub id: i64,
@@ -23,6 +23,8 @@ pub struct Job {
     pub key: String,
     pub attempts: u32,
     pub lease: Uuid,
+    /// Why the previous attempt failed, when it said.
+    pub last_error: Option<String>,
 }
 
 /// How many jobs wait and run, for health pages and the CLI.
@@ -97,10 +99,24 @@ impl Db {
                     key: c.key,
                     attempts: u32::try_from(c.attempts + 1).unwrap_or(u32::MAX),
                     lease,
+                    last_error: c.last_error,
                 }));
             }
         }
         Ok(None)
+    }
+
+    /// Extends a running job's lease to `lease_for` from now. Returns false when the lease was
+    /// lost (it expired and another worker claimed the job).
+    pub async fn renew_job(&self, job: &Job, lease_for: Duration) -> Result<bool> {
+        let until = Utc::now() + chrono::Duration::from_std(lease_for).unwrap_or(chrono::Duration::hours(1));
+        let res = job::Entity::update_many()
+            .col_expr(job::Column::LeasedUntil, Expr::value(until))
+            .filter(job::Column::Id.eq(job.id))
+            .filter(job::Column::Lease.eq(job.lease))
+            .exec(&self.conn)
+            .await?;
+        Ok(res.rows_affected == 1)
     }
 
     /// Puts a claimed job back to run again after `after`, recording why it failed. Returns

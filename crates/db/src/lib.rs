@@ -26,7 +26,7 @@ use std::time::Duration;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr, Statement};
 use sea_orm_migration::MigratorTrait;
 
-pub use accounts::{LOCK_MINUTES, Login, MAX_FAILED_LOGINS, NewUser, Session, User};
+pub use accounts::{FREE_FAILED_LOGINS, Login, MAX_WAIT, NewUser, Session, User};
 pub use api_keys::ApiKey;
 pub use derivations::{DERIVE_JOB, Derivation, DerivationResult};
 pub use jobs::{Job, JobCounts};
@@ -168,6 +168,16 @@ impl Db {
         self.conn.close().await?;
         Ok(())
     }
+}
+
+/// Takes SQLite's write lock at once (a statement that writes nothing), so a transaction that
+/// reads before it writes waits for other writers (the busy timeout) instead of failing with
+/// "database is locked" when it upgrades. PostgreSQL locks rows (`SELECT … FOR UPDATE`) instead.
+async fn sqlite_write_lock(txn: &impl ConnectionTrait) -> Result<()> {
+    if txn.get_database_backend() == DbBackend::Sqlite {
+        txn.execute_raw(Statement::from_string(DbBackend::Sqlite, "DELETE FROM changes WHERE 0 = 1")).await?;
+    }
+    Ok(())
 }
 
 /// Serialises writers of the change sequence until the transaction ends, so sequence numbers

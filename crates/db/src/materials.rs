@@ -34,12 +34,17 @@ pub struct MaterialWrite {
     pub status: Status,
     /// The account creating it, if any (an update keeps the stored one).
     pub author: Option<Uuid>,
+    /// The API key creating it, if any (likewise).
+    pub author_key: Option<Uuid>,
+    /// The resumable upload it is made from: the upload records the material in the same
+    /// transaction, and an upload that already made one refuses a second (a conflict).
+    pub from_upload: Option<Uuid>,
 }
 
 impl MaterialWrite {
     /// A published material without an author account (imports by an administrator).
     pub fn published(meta: MaterialMeta, files: Vec<NewFile>) -> Self {
-        MaterialWrite { meta, files, status: Status::Published, author: None }
+        MaterialWrite { meta, files, status: Status::Published, author: None, author_key: None, from_upload: None }
     }
 }
 
@@ -127,6 +132,7 @@ fn active_model(
         external_id: Set(item.meta.external_id.clone()),
         status: only_new(item.status.as_str().to_owned()),
         author_id: if new { Set(item.author) } else { sea_orm::ActiveValue::NotSet },
+        author_key_id: if new { Set(item.author_key) } else { sea_orm::ActiveValue::NotSet },
         status_reason: if new { Set(None) } else { sea_orm::ActiveValue::NotSet },
         version: if new { Set(1) } else { sea_orm::ActiveValue::NotSet },
         downloads: match created {
@@ -276,6 +282,24 @@ struct Pending {
     files: Vec<material_file::ActiveModel>,
 }
 
+/// Records `material` as the one made from `upload`, unless the upload already made one.
+async fn claim_upload(txn: &DatabaseTransaction, upload: Uuid, material_id: Uuid) -> Result<()> {
+    use crate::entity::upload;
+    let claimed = upload::Entity::update_many()
+        .col_expr(upload::Column::MaterialId, sea_orm::sea_query::Expr::value(material_id))
+        .col_expr(upload::Column::Error, sea_orm::sea_query::Expr::value(Option::<String>::None))
+        .filter(upload::Column::Id.eq(upload))
+        .filter(upload::Column::MaterialId.is_null())
+        .exec(txn)
+        .await?
+        .rows_affected;
+    if claimed == 1 {
+        Ok(())
+    } else {
+        Err(Error::Conflict(format!("upload {upload} has already made a material (or is gone)")))
+    }
+}
+
 impl Db {
     /// Creates or updates a batch of materials in one transaction, recording each change in the
     /// change sequence. Files must already be durable in object storage.
@@ -348,6 +372,9 @@ impl Db {
                 }
                 None => {
                     let id = Uuid::now_v7();
+                    if let Some(upload) = item.from_upload {
+                        claim_upload(&txn, upload, id).await?;
+                    }
                     // Distinct creation times keep "newest first" stable within a batch.
                     let created = now + chrono::Duration::microseconds(pending.len() as i64);
                     if let Some(e) = &eid {
@@ -603,6 +630,7 @@ fn to_material(
         status,
         status_reason: m.status_reason.clone(),
         author: m.author_id,
+        author_key: m.author_key_id,
         version: u32::try_from(m.version).unwrap_or(1),
         downloads: u64::try_from(m.downloads).unwrap_or(0),
         created_at: m.created_at,

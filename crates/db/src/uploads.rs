@@ -28,9 +28,13 @@ pub struct Upload {
     /// The material's metadata as import JSON, when given at creation.
     pub record: Option<String>,
     pub api_key_id: Option<Uuid>,
+    /// How the material enters the workflow (the ingest crate's JSON), decided when the upload
+    /// started, so a server that finishes it after a restart makes the same material.
+    pub origin: Option<String>,
     pub material_id: Option<Uuid>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -48,6 +52,7 @@ pub struct NewUpload {
     pub file_name: Option<String>,
     pub record: Option<String>,
     pub api_key_id: Option<Uuid>,
+    pub origin: Option<String>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -62,9 +67,11 @@ fn to_upload(m: upload::Model) -> Result<Upload> {
         file_name: m.file_name,
         record: m.record,
         api_key_id: m.api_key_id,
+        origin: m.origin,
         material_id: m.material_id,
         error: m.error,
         created_at: m.created_at,
+        updated_at: m.updated_at,
         expires_at: m.expires_at,
     })
 }
@@ -81,6 +88,7 @@ impl Db {
             file_name: Set(new.file_name),
             record: Set(new.record),
             api_key_id: Set(new.api_key_id),
+            origin: Set(new.origin),
             material_id: Set(None),
             error: Set(None),
             created_at: Set(now),
@@ -104,6 +112,7 @@ impl Db {
         expires_at: DateTime<Utc>,
     ) -> Result<Option<Upload>> {
         let txn = self.conn.begin().await?;
+        crate::sqlite_write_lock(&txn).await?;
         let Some(row) = upload::Entity::find_by_id(id).lock_exclusive().one(&txn).await? else {
             return Err(Error::NotFound(format!("upload {id}")));
         };
@@ -130,7 +139,9 @@ impl Db {
     }
 
     /// Records how a complete upload ended: its material (its parts, now copied into the
-    /// material's file, are forgotten), or why none was made (parts kept for another try).
+    /// material's file and removed, are forgotten), or why none was made (parts kept for
+    /// another try). The material itself records its upload when it commits
+    /// ([`MaterialWrite::from_upload`](crate::MaterialWrite)).
     pub async fn finish_upload(&self, id: Uuid, material: Option<Uuid>, error: Option<String>) -> Result<()> {
         let mut update = upload::Entity::update_many()
             .col_expr(upload::Column::MaterialId, sea_orm::sea_query::Expr::value(material))
@@ -140,6 +151,35 @@ impl Db {
             update = update.col_expr(upload::Column::Parts, sea_orm::sea_query::Expr::value("[]"));
         }
         update.filter(upload::Column::Id.eq(id)).exec(&self.conn).await?;
+        Ok(())
+    }
+
+    /// Complete uploads that know their material's metadata but have made no material and
+    /// recorded no error, untouched since `idle_since`: their finishing was interrupted (a
+    /// crash, a restart, an outage) and is to be resumed.
+    pub async fn interrupted_uploads(&self, idle_since: DateTime<Utc>, limit: u64) -> Result<Vec<Upload>> {
+        use sea_orm::ExprTrait;
+        use sea_orm::sea_query::Expr;
+        let rows = upload::Entity::find()
+            .filter(Expr::col(upload::Column::Offset).eq(Expr::col(upload::Column::Length)))
+            .filter(upload::Column::Record.is_not_null())
+            .filter(upload::Column::MaterialId.is_null())
+            .filter(upload::Column::Error.is_null())
+            .filter(upload::Column::UpdatedAt.lt(idle_since))
+            .filter(upload::Column::ExpiresAt.gt(Utc::now()))
+            .limit(limit)
+            .all(&self.conn)
+            .await?;
+        rows.into_iter().map(to_upload).collect()
+    }
+
+    /// Marks an upload as being finished now (so other servers leave it alone for a while).
+    pub async fn touch_upload(&self, id: Uuid) -> Result<()> {
+        upload::Entity::update_many()
+            .col_expr(upload::Column::UpdatedAt, sea_orm::sea_query::Expr::value(Utc::now()))
+            .filter(upload::Column::Id.eq(id))
+            .exec(&self.conn)
+            .await?;
         Ok(())
     }
 

@@ -39,9 +39,28 @@ pub fn grants(held: &[Scope], needed: Scope) -> bool {
     held.iter().any(|s| s.grants(needed))
 }
 
+/// Compares two secrets in time that depends on their lengths only, not on where they differ
+/// (so response times do not reveal a CSRF token or key byte by byte).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    // Keep the optimiser from turning the fold into an early exit.
+    std::hint::black_box(diff) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(constant_time_eq(b"abc123", b"abc123"));
+        assert!(!constant_time_eq(b"abc123", b"abc124"));
+        assert!(!constant_time_eq(b"abc123", b"abc12"));
+        assert!(constant_time_eq(b"", b""));
+    }
 
     #[test]
     fn admin_grants_everything_and_read_grants_only_read() {

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod error;
 pub mod material;
 pub mod media;
+pub mod net;
 pub mod preview;
 pub mod spelling;
 pub mod synonyms;

@@ -198,7 +198,11 @@ fn required(field: &str, value: Option<&str>, max: usize) -> Result<String, Erro
     optional(field, value, max, false)?.ok_or_else(|| missing(field))
 }
 
-fn resolve(vocab: &crate::vocab::Vocabulary, field: &str, value: Option<&str>) -> Result<Option<String>, Error> {
+pub(crate) fn resolve(
+    vocab: &crate::vocab::Vocabulary,
+    field: &str,
+    value: Option<&str>,
+) -> Result<Option<String>, Error> {
     let Some(value) = value.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
@@ -315,8 +319,10 @@ impl Material {
         crate::workflow::Facts {
             status: self.status,
             author: self.author,
+            author_key: self.author_key,
             subject: &self.meta.subject,
             province: self.meta.province.as_deref(),
+            organization: self.meta.organization.as_deref(),
         }
     }
 }
@@ -366,6 +372,8 @@ pub struct Material {
     pub status_reason: Option<String>,
     /// The account that created it (none for imports and API keys).
     pub author: Option<Uuid>,
+    /// The API key that created it (uploads by LMS systems and scripts).
+    pub author_key: Option<Uuid>,
     /// The number of the published version (1 until an edit is approved).
     pub version: u32,
     pub downloads: u64,

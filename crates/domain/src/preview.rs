@@ -116,6 +116,25 @@ pub struct PackageEntry {
     pub method: u16,
 }
 
+impl PackageEntry {
+    /// Largest entry served from a package.
+    pub const MAX_SIZE: u64 = 512 << 20;
+    /// Largest ratio of decompressed to compressed size served (beyond a first MiB): real web
+    /// content compresses 2–20×; a zip bomb, thousands of times.
+    pub const MAX_RATIO: u64 = 200;
+
+    /// Whether the entry may be served: stored or deflated, not too large, not a bomb. A stored
+    /// entry's sizes must agree.
+    pub fn servable(&self) -> bool {
+        let sane = match self.method {
+            0 => self.size == self.compressed_size,
+            8 => self.size <= self.compressed_size.saturating_mul(Self::MAX_RATIO).saturating_add(1 << 20),
+            _ => false,
+        };
+        sane && self.size <= Self::MAX_SIZE
+    }
+}
+
 /// What a package's manifest (`imsmanifest.xml`) or its layout says.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageInfo {
@@ -173,7 +192,7 @@ impl Derived {
 }
 
 /// Safety limits applied to every derivation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     /// Total uncompressed bytes read from a zip (Office files and packages).
     pub max_unzipped_bytes: u64,

@@ -31,6 +31,7 @@ pub fn nfc(s: &str) -> String {
 pub fn clean(s: &str, keep_newlines: bool) -> String {
     let mut out = String::with_capacity(s.len());
     let mut pending: Option<char> = None;
+    let mut dropped = false;
     for c in s.nfc() {
         if c.is_whitespace() {
             let sep = if keep_newlines && c == '\n' { '\n' } else { ' ' };
@@ -39,7 +40,7 @@ pub fn clean(s: &str, keep_newlines: bool) -> String {
                 _ => Some(sep),
             };
         } else if c.is_control() || is_bidi_control(c) {
-            continue;
+            dropped = true;
         } else {
             if let Some(sep) = pending.take()
                 && !out.is_empty()
@@ -49,7 +50,9 @@ pub fn clean(s: &str, keep_newlines: bool) -> String {
             out.push(c);
         }
     }
-    out
+    // A removed character may have kept a letter from its mark ("c\u{200B}\u{301}"): compose
+    // again so the result is NFC.
+    if dropped { out.nfc().collect() } else { out }
 }
 
 fn is_bidi_control(c: char) -> bool {

@@ -173,6 +173,15 @@ impl Vocabularies {
 
     /// A grade from "10", "lớp 10", "Lớp 10", "L10", "khối 10" or "grade 10".
     pub fn resolve_grade(&self, value: &str) -> Option<u8> {
+        // Signs and decimals are not grades ("-1" is not grade 1, "1.5" not 1 or 5).
+        let signed = value.trim_start().starts_with(['-', '+', '−']);
+        let decimal = value
+            .as_bytes()
+            .windows(3)
+            .any(|w| w[0].is_ascii_digit() && matches!(w[1], b'.' | b',') && w[2].is_ascii_digit());
+        if signed || decimal {
+            return None;
+        }
         let folded: Vec<String> = words(value).map(crate::text::fold_word).collect();
         let number = match folded.as_slice() {
             [n] => n,

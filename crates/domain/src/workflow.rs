@@ -112,9 +112,13 @@ pub enum Principal {
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
     pub status: Status,
+    /// The account that created it.
     pub author: Option<Uuid>,
+    /// The API key that created it.
+    pub author_key: Option<Uuid>,
     pub subject: &'a str,
     pub province: Option<&'a str>,
+    pub organization: Option<&'a str>,
 }
 
 impl Principal {
@@ -145,8 +149,13 @@ impl Principal {
         subject_ok && province_ok
     }
 
+    /// The account, or the API key, that created the material.
     fn is_author(&self, m: &Facts) -> bool {
-        self.person().is_some_and(|p| Some(p.id) == m.author)
+        match self {
+            Principal::Person(p) => Some(p.id) == m.author,
+            Principal::Key(k) => Some(k.id) == m.author_key,
+            Principal::Anonymous => false,
+        }
     }
 
     /// Published materials are for everyone; anything else only for its author, the reviewers
@@ -169,6 +178,21 @@ impl Principal {
     /// Whether this principal may edit the material's metadata and files now.
     pub fn can_edit(&self, m: &Facts) -> bool {
         self.is_admin() || (self.is_author(m) && matches!(m.status, Status::Draft | Status::Rejected))
+    }
+
+    /// Whether this principal may delete the material (its files' bytes stay until `verify
+    /// --repair`): admins anything; authors their drafts and rejected materials; a `write` key
+    /// what it created, and the materials of the organisation it is bound to.
+    pub fn can_delete(&self, m: &Facts) -> bool {
+        if self.is_admin() || self.can_edit(m) {
+            return true;
+        }
+        match self {
+            Principal::Key(k) if crate::auth::grants(&k.scopes, Scope::Write) => {
+                self.is_author(m) || k.organization.as_deref().is_some_and(|o| Some(o) == m.organization)
+            }
+            _ => false,
+        }
     }
 
     /// Whether this principal may take `step` on the material (its status aside).
@@ -208,6 +232,81 @@ impl Principal {
             Principal::Key(k) => ("api_key", Some(k.id)),
         }
     }
+}
+
+/// A new account's details, checked and normalised (NFC, trimmed, province as its code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountDetails {
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub organization: Option<String>,
+    pub province: Option<String>,
+}
+
+/// Longest display name and organisation of an account.
+pub const MAX_ACCOUNT_TEXT: usize = 200;
+
+/// Checks a new account's details (the API, the pages and the CLI alike): a username of 3–64
+/// lowercase ASCII letters, digits, `.`, `_` or `-` (starting with a letter or digit); a display
+/// name (default: the username) and organisation of printable text; an email that looks like
+/// one; a province from the vocabulary.
+pub fn validate_account(
+    username: &str,
+    display_name: Option<&str>,
+    email: Option<&str>,
+    organization: Option<&str>,
+    province: Option<&str>,
+    vocab: &crate::Vocabularies,
+) -> Result<AccountDetails, crate::Error> {
+    use crate::error::codes;
+    let invalid = |field: &str, code: &'static str, m: String| crate::Error::invalid(field, code, m);
+    let username = username.trim().to_lowercase();
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
+    if !(3..=64).contains(&username.len())
+        || !username.chars().all(allowed)
+        || !username.starts_with(|c: char| c.is_ascii_alphanumeric())
+    {
+        return Err(invalid(
+            "username",
+            codes::INVALID_VALUE,
+            "a username has 3–64 characters: lowercase letters a–z, digits, '.', '_' or '-', starting with a letter or digit".into(),
+        ));
+    }
+    let text = |field: &str, value: Option<&str>| -> Result<Option<String>, crate::Error> {
+        let Some(value) = value else { return Ok(None) };
+        if value.chars().any(|c| c.is_control()) {
+            return Err(invalid(field, codes::INVALID_VALUE, format!("{field} must not contain control characters")));
+        }
+        let value = crate::text::clean(value, false);
+        if value.chars().count() > MAX_ACCOUNT_TEXT {
+            return Err(invalid(
+                field,
+                codes::TOO_LONG,
+                format!("{field} has more than {MAX_ACCOUNT_TEXT} characters"),
+            ));
+        }
+        Ok((!value.is_empty()).then_some(value))
+    };
+    let display_name = text("display_name", display_name)?.unwrap_or_else(|| username.clone());
+    let organization = text("organization", organization)?;
+    let email = match email.map(str::trim).filter(|e| !e.is_empty()) {
+        None => None,
+        Some(e) => {
+            let e = e.to_lowercase();
+            let ok = e.len() <= 254
+                && e.split_once('@').is_some_and(|(local, domain)| {
+                    !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+                })
+                && !e.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'));
+            if !ok {
+                return Err(invalid("email", codes::INVALID_VALUE, format!("{e:?} is not an email address")));
+            }
+            Some(e)
+        }
+    };
+    let province = crate::material::resolve(&vocab.provinces, "province", province)?;
+    Ok(AccountDetails { username, display_name, email, organization, province })
 }
 
 /// Passwords: at least 10 characters, not only digits; checked before hashing.
@@ -255,7 +354,14 @@ mod tests {
             review_subjects: vec![],
             review_provinces: vec![],
         });
-        let draft = Facts { status: Status::Draft, author: Some(Uuid::from_u128(99)), subject: "toan", province: None };
+        let draft = Facts {
+            status: Status::Draft,
+            author: Some(Uuid::from_u128(99)),
+            author_key: None,
+            subject: "toan",
+            province: None,
+            organization: None,
+        };
         let published = Facts { status: Status::Published, ..draft };
         let math_reviewer = person(Role::Reviewer, &["toan"]);
         let physics_reviewer = person(Role::Reviewer, &["vat-li"]);
@@ -275,6 +381,51 @@ mod tests {
         assert!(!key(&[Scope::Read]).can_read(&draft));
         assert!(key(&[Scope::Review]).can(Step::Reject, &draft));
         assert!(key(&[Scope::Admin]).publishes_directly());
+    }
+
+    #[test]
+    fn keys_own_what_they_upload_and_delete_only_that_or_their_organisations() {
+        let key = |id: u128, scopes: &[Scope], org: Option<&str>| {
+            Principal::Key(Key { id: Uuid::from_u128(id), scopes: scopes.to_vec(), organization: org.map(Into::into) })
+        };
+        let mine = Facts {
+            status: Status::Draft,
+            author: None,
+            author_key: Some(Uuid::from_u128(7)),
+            subject: "toan",
+            province: None,
+            organization: Some("Sở GD&ĐT Huế"),
+        };
+        let uploader = key(7, &[Scope::Write], None);
+        assert!(uploader.can_read(&mine) && uploader.can(Step::Submit, &mine) && uploader.can_edit(&mine));
+        assert!(uploader.can_delete(&mine));
+        let published_elsewhere =
+            Facts { status: Status::Published, author_key: None, organization: Some("Sở GD&ĐT Hà Nội"), ..mine };
+        assert!(!uploader.can_delete(&published_elsewhere), "a write key deletes only its own materials");
+        assert!(!key(8, &[Scope::Write], Some("Sở GD&ĐT Huế")).can_delete(&published_elsewhere));
+        assert!(key(8, &[Scope::Write], Some("Sở GD&ĐT Hà Nội")).can_delete(&published_elsewhere));
+        assert!(!key(8, &[Scope::Read], Some("Sở GD&ĐT Hà Nội")).can_delete(&published_elsewhere));
+        assert!(key(9, &[Scope::Admin], None).can_delete(&published_elsewhere));
+        assert!(!key(8, &[Scope::Write], None).can_read(&mine), "another key does not see the draft");
+    }
+
+    #[test]
+    fn account_details_are_checked() {
+        let vocab = crate::Vocabularies::embedded();
+        let ok = validate_account(" Co.Lan ", Some(" Cô  Lan "), Some("Lan@Truong.edu.vn"), None, Some("Huế"), &vocab)
+            .unwrap();
+        assert_eq!(ok.username, "co.lan");
+        assert_eq!(ok.display_name, "Cô Lan");
+        assert_eq!(ok.email.as_deref(), Some("lan@truong.edu.vn"));
+        assert_eq!(ok.province.as_deref(), Some("hue"));
+        let field = |r: Result<AccountDetails, crate::Error>| r.unwrap_err().field().unwrap().to_owned();
+        assert_eq!(field(validate_account("a\0b", None, None, None, None, &vocab)), "username");
+        assert_eq!(field(validate_account("<b>x</b>", None, None, None, None, &vocab)), "username");
+        assert_eq!(field(validate_account(&"a".repeat(100_000), None, None, None, None, &vocab)), "username");
+        assert_eq!(field(validate_account("lan", Some("x\u{0}y"), None, None, None, &vocab)), "display_name");
+        assert_eq!(field(validate_account("lan", Some(&"ư".repeat(201)), None, None, None, &vocab)), "display_name");
+        assert_eq!(field(validate_account("lan", None, Some("not-an-email"), None, None, &vocab)), "email");
+        assert_eq!(field(validate_account("lan", None, None, None, Some("Sao Hoả"), &vocab)), "province");
     }
 
     #[test]

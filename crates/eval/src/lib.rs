@@ -140,6 +140,7 @@ pub fn corpus(count: usize, seed: u64) -> Vec<Material> {
                 status: Status::Published,
                 status_reason: None,
                 author: None,
+                author_key: None,
                 version: 1,
                 downloads,
                 created_at: at,

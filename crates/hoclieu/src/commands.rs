@@ -72,23 +72,43 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
         tokio::spawn(async move { search_log.run(db, Duration::from_secs(1), keep).await })
     };
     let upload_ttl = Duration::from_secs(config.uploads.expire_secs.max(1));
+    let job_wake = Arc::new(Notify::new());
     let janitor = {
-        let ingest = ingest.clone();
-        let every = (upload_ttl / 2).clamp(Duration::from_secs(1), Duration::from_secs(600));
+        let (ingest, wake, job_wake) = (ingest.clone(), wake.clone(), job_wake.clone());
+        let expire_every = (upload_ttl / 2).clamp(Duration::from_secs(1), Duration::from_secs(600));
         tokio::spawn(async move {
+            let mut last_expiry: Option<Instant> = None;
+            // At start, uploads this server was finishing when it stopped are taken up at once.
+            let mut idle = Duration::from_secs(2);
             loop {
-                match ingest.remove_expired_uploads().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(removed = n, "removed expired uploads"),
-                    Err(e) => tracing::warn!(error = %e, "could not remove expired uploads"),
+                if last_expiry.is_none_or(|t| t.elapsed() >= expire_every) {
+                    last_expiry = Some(Instant::now());
+                    match ingest.remove_expired_uploads().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(removed = n, "removed expired uploads"),
+                        Err(e) => tracing::warn!(error = %e, "could not remove expired uploads"),
+                    }
                 }
-                tokio::time::sleep(every).await;
+                // Uploads whose last byte was stored but whose material was not made (this or
+                // another server stopped while finishing them).
+                match ingest.resume_interrupted_uploads(idle).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(finished = n, "finished interrupted uploads");
+                        wake.notify_one();
+                        job_wake.notify_one();
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not finish interrupted uploads"),
+                }
+                idle = hoclieu_ingest::RESUME_AFTER;
+                tokio::time::sleep(Duration::from_secs(5).min(expire_every)).await;
             }
         })
     };
-    let job_wake = Arc::new(Notify::new());
+    let worker_config = config.worker()?;
+    let sandbox = worker_config.sandbox.clone();
     let worker = (config.preview.workers > 0).then(|| {
-        let mut worker_config = config.worker();
+        let mut worker_config = worker_config;
         worker_config.concurrency = config.preview.workers;
         log_converters(&worker_config);
         tokio::spawn(hoclieu_ingest::run_worker(
@@ -113,6 +133,7 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
         downloads: downloads.clone(),
         search_log: search_log.clone(),
         renders: Arc::new(tokio::sync::Semaphore::new(2)),
+        sandbox,
         packages: Default::default(),
         logins: Default::default(),
         settings: Settings {
@@ -123,6 +144,7 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
             preview_widths: config.preview.widths.clone(),
             preview_max_pages: config.preview.max_pages,
             require_sign_in: config.accounts.require_sign_in,
+            trusted_proxies: config.trusted_proxies().map_err(Error::Message)?,
             session_idle: Duration::from_secs(config.accounts.session_idle_minutes.max(1) * 60),
             session_lifetime: Duration::from_secs(config.accounts.session_lifetime_hours.max(1) * 3600),
             download: match config.storage.download {
@@ -281,7 +303,7 @@ fn log_converters(worker: &hoclieu_ingest::WorkerConfig) {
 pub async fn worker(g: &Global, config: Config, until_idle: bool) -> Result<ExitCode> {
     let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
     let storage = context::storage(&config, &g.data_dir)?;
-    let worker_config = config.worker();
+    let worker_config = config.worker()?;
     log_converters(&worker_config);
     if until_idle {
         let ran = hoclieu_ingest::run_until_idle(&db, &storage, &worker_config).await?;
@@ -313,7 +335,7 @@ pub fn check_config(g: &Global, config: Config) -> Result<ExitCode> {
         vocab.licenses.terms().len(),
         vocab.provinces.terms().len()
     );
-    for (name, path) in config.worker().options.converters.describe() {
+    for (name, path) in config.worker()?.options.converters.describe() {
         println!("# {name}: {}", path.map_or("not installed (or disabled)".into(), |p| p.display().to_string()));
     }
     Ok(ExitCode::SUCCESS)
@@ -451,18 +473,24 @@ pub async fn verify(g: &Global, config: Config, repair: bool, hash: bool, grace_
     for u in &report.unused {
         println!("UNUSED   {u}");
     }
+    for u in &report.unfinished {
+        println!("PARTIAL  {u}");
+    }
     println!(
-        "Checked {} blobs ({:.1} MiB hashed): {} damaged, {} orphaned objects, {} unused blobs, {} removed.",
+        "Checked {} blobs ({:.1} MiB hashed): {} damaged, {} orphaned objects, {} unused blobs, {} partial writes, {} removed.",
         report.blobs_checked,
         report.bytes_hashed as f64 / 1048576.0,
         report.damaged.len(),
         report.orphans.len(),
         report.unused.len(),
+        report.unfinished.len(),
         report.removed
     );
-    let leftovers = !report.orphans.is_empty() || !report.unused.is_empty();
+    let leftovers = !report.orphans.is_empty() || !report.unused.is_empty() || !report.unfinished.is_empty();
     if leftovers && !repair {
-        println!("Run with --repair to remove orphaned objects and unused blobs older than {grace_minutes} minutes.");
+        println!(
+            "Run with --repair to remove orphaned objects, unused blobs and partial writes older than {grace_minutes} minutes."
+        );
     }
     Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -474,15 +502,24 @@ pub async fn user_add(g: &Global, config: Config, add: crate::UserAdd) -> Result
     let mut password = String::new();
     std::io::stdin().lock().read_line(&mut password)?;
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    let vocab = context::vocabularies(&config)?;
+    let details = hoclieu_domain::workflow::validate_account(
+        &add.username,
+        add.name.as_deref(),
+        add.email.as_deref(),
+        add.organization.as_deref(),
+        add.province.as_deref(),
+        &vocab,
+    )?;
     hoclieu_domain::workflow::check_password(&password).map_err(|m| Error::Message(format!("password: {m}")))?;
     let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
     let user = db
         .create_user(hoclieu_db::NewUser {
-            username: add.username.clone(),
-            email: add.email,
-            display_name: add.name.unwrap_or(add.username),
-            organization: add.organization,
-            province: add.province,
+            username: details.username,
+            email: details.email,
+            display_name: details.display_name,
+            organization: details.organization,
+            province: details.province,
             role: add.role,
             password,
         })

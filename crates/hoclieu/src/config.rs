@@ -30,6 +30,7 @@ pub struct Server {
     pub bind: String,
     pub workers: usize,
     pub max_upload_bytes: u64,
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,8 +124,11 @@ pub struct Preview {
     pub workers: usize,
     pub job_timeout_secs: u64,
     pub max_attempts: u32,
+    pub retry_after_secs: u64,
     pub converter_timeout_secs: u64,
     pub converter_memory_mb: u64,
+    pub sandbox_memory_mb: u64,
+    pub render_timeout_secs: u64,
     pub disabled_converters: Vec<String>,
     pub pages: u32,
     pub max_pages: u32,
@@ -171,6 +175,7 @@ impl Config {
                 self.server.bind
             ));
         }
+        self.trusted_proxies()?;
         let url = &self.database.url;
         if !(url.is_empty()
             || url.starts_with("sqlite:")
@@ -214,15 +219,29 @@ impl Config {
         if p.widths.is_empty() || p.widths.iter().any(|&w| !(16..=4096).contains(&w)) {
             return Err("configuration: preview.widths must list widths between 16 and 4096 pixels".into());
         }
-        if p.job_timeout_secs == 0 || p.converter_timeout_secs == 0 || p.max_attempts == 0 {
-            return Err(
-                "configuration: preview.job_timeout_secs, converter_timeout_secs and max_attempts must be ≥ 1".into()
-            );
+        if p.job_timeout_secs == 0 || p.converter_timeout_secs == 0 || p.render_timeout_secs == 0 || p.max_attempts == 0
+        {
+            return Err("configuration: preview.job_timeout_secs, converter_timeout_secs, render_timeout_secs and max_attempts must be ≥ 1".into());
+        }
+        if p.sandbox_memory_mb < 256 || p.converter_memory_mb < 256 {
+            return Err("configuration: preview.sandbox_memory_mb and converter_memory_mb must be ≥ 256".into());
         }
         if self.server.max_upload_bytes == 0 {
             return Err("configuration: server.max_upload_bytes must be positive".into());
         }
         Ok(())
+    }
+
+    /// `server.trusted_proxies`, parsed.
+    pub fn trusted_proxies(&self) -> Result<Vec<hoclieu_domain::net::IpRange>, String> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                hoclieu_domain::net::IpRange::parse(p)
+                    .map_err(|e| format!("configuration: server.trusted_proxies: {e}"))
+            })
+            .collect()
     }
 
     /// The database URL, defaulting to SQLite in the data directory.
@@ -242,8 +261,18 @@ impl Config {
         or_default(&self.index.dir, data_dir, "index")
     }
 
+    /// The child process that parses untrusted files (this binary's `derive-one`).
+    pub fn sandbox(&self) -> std::io::Result<hoclieu_preview::Sandbox> {
+        let p = &self.preview;
+        hoclieu_preview::Sandbox::current_exe(
+            p.sandbox_memory_mb,
+            std::time::Duration::from_secs(p.job_timeout_secs),
+            std::time::Duration::from_secs(p.render_timeout_secs),
+        )
+    }
+
     /// How derive jobs run, from the `[preview]` section.
-    pub fn worker(&self) -> hoclieu_ingest::WorkerConfig {
+    pub fn worker(&self) -> std::io::Result<hoclieu_ingest::WorkerConfig> {
         let p = &self.preview;
         let mut converters = hoclieu_preview::Converters::detect();
         for name in &p.disabled_converters {
@@ -256,9 +285,9 @@ impl Config {
         }
         let mut widths = p.widths.clone();
         widths.sort_unstable();
-        hoclieu_ingest::WorkerConfig {
+        Ok(hoclieu_ingest::WorkerConfig {
+            sandbox: self.sandbox()?,
             concurrency: p.workers.max(1),
-            job_timeout: std::time::Duration::from_secs(p.job_timeout_secs),
             max_attempts: p.max_attempts,
             options: hoclieu_preview::Options {
                 limits: hoclieu_domain::preview::Limits {
@@ -273,8 +302,9 @@ impl Config {
                 converter_timeout: std::time::Duration::from_secs(p.converter_timeout_secs),
                 converter_memory_mb: p.converter_memory_mb,
             },
-            ..Default::default()
-        }
+            retry_base: std::time::Duration::from_secs(p.retry_after_secs.max(1)),
+            poll: std::time::Duration::from_secs(2),
+        })
     }
 
     /// The configuration as TOML with secrets masked.

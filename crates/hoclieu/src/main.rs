@@ -208,6 +208,11 @@ fn parse_scope(s: &str) -> Result<hoclieu_domain::Scope, String> {
 }
 
 fn main() -> ExitCode {
+    // The sandboxed child that parses one untrusted file (started by this binary itself, under
+    // caps): before anything else, so it starts no runtime, threads or logging.
+    if std::env::args_os().nth(1).is_some_and(|a| a == hoclieu_preview::sandbox::SUBCOMMAND) {
+        return hoclieu_preview::sandbox::child_main();
+    }
     let cli = Cli::parse();
     let config = match config::Config::load(cli.global.config.as_deref()) {
         Ok(c) => c,

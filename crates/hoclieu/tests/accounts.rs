@@ -403,17 +403,202 @@ fn sessions_passwords_and_throttling() {
     let (status, e) = call(&server, &Who::Browser(&b), "GET", "/api/v1/auth/me", &Value::Null);
     assert_eq!((status, e["error"]["code"].as_str()), (401, Some("session_expired")));
     assert!(sign_in(&server, "giaovien", "mật khẩu mới an toàn").is_ok());
-    // Five failures lock the account, even for the right password.
-    for _ in 0..4 {
-        assert_eq!(sign_in(&server, "admin", "đoán sai mật khẩu").err().unwrap().0, 401);
+    // Failures from one address slow that address down (X-Forwarded-For from a client that is
+    // not a trusted proxy changes nothing)...
+    for i in 0..3 {
+        let spoofed = [("Content-Type", "application/json"), ("X-Forwarded-For", &format!("10.9.8.{i}") as &str)];
+        let body = json!({"login": "admin", "password": "đoán sai mật khẩu"}).to_string();
+        assert_eq!(server.post("/api/v1/auth/login", &spoofed, body.as_bytes()).status(), 401);
     }
     let (status, e) = sign_in(&server, "admin", "đoán sai mật khẩu").err().unwrap();
-    assert_eq!((status, e["error"]["code"].as_str()), (429, Some("account_locked")));
-    assert_eq!(sign_in(&server, "admin", PASSWORD).err().unwrap().0, 429);
+    assert_eq!((status, e["error"]["code"].as_str()), (429, Some("too_many_attempts")), "{e}");
+    assert_eq!(sign_in(&server, "admin", PASSWORD).err().unwrap().0, 429, "even with the right password, for now");
+    // ... and every failure is in the audit log with the real address, never the password.
+    let audit = String::from_utf8(data.run(&["audit"]).stdout).unwrap();
+    let failed: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["action"] == "auth.login_failed")
+        .collect();
+    assert!(failed.len() >= 5, "{audit}");
+    assert!(failed.iter().all(|e| e["ip"] == "127.0.0.1"), "{failed:?}");
+    assert!(failed.iter().any(|e| e["details"]["login"] == "khong-ton-tai"));
+    assert!(!audit.contains("đoán sai"), "no password in the audit log");
     // A disabled account's sessions end at once.
     let c = sign_in(&server, "giaovien", "mật khẩu mới an toàn").unwrap();
     assert!(data.run(&["user", "disable", "giaovien"]).status.success());
     assert_eq!(call(&server, &Who::Browser(&c), "GET", "/api/v1/auth/me", &Value::Null).0, 401);
+}
+
+/// Signs in as if from `address` (the server trusts 127.0.0.1 as its proxy).
+fn sign_in_from(server: &Server, address: &str, login: &str, password: &str) -> (u16, Value) {
+    let body = json!({"login": login, "password": password}).to_string();
+    let headers = [("Content-Type", "application/json"), ("X-Forwarded-For", address)];
+    json_of(server.post("/api/v1/auth/login", &headers, body.as_bytes()))
+}
+
+#[test]
+fn nobody_can_lock_an_admin_out_by_failing_on_purpose() {
+    let data = Data::new().with_env("HOCLIEU__SERVER__TRUSTED_PROXIES", r#"["127.0.0.1"]"#);
+    data.user("admin", "admin", PASSWORD, &[]);
+    let server = data.serve(&[]);
+    // The admin works from the ministry's address.
+    assert_eq!(sign_in_from(&server, "198.51.100.1", "admin", PASSWORD).0, 200);
+    // An attacker fails from one address: slowed down after a few tries.
+    let mut refused = 0;
+    for _ in 0..6 {
+        let (status, e) = sign_in_from(&server, "203.0.113.9", "admin", "đoán sai mật khẩu");
+        if status == 429 {
+            assert_eq!(e["error"]["code"], "too_many_attempts");
+            refused += 1;
+        } else {
+            assert_eq!(status, 401, "{e}");
+        }
+    }
+    assert_eq!(refused, 3, "three free tries per address, then a growing wait");
+    let r = server.post(
+        "/api/v1/auth/login",
+        &[("Content-Type", "application/json"), ("X-Forwarded-For", "203.0.113.9")],
+        json!({"login": "admin", "password": PASSWORD}).to_string().as_bytes(),
+    );
+    assert!(header(&r, "retry-after").parse::<u64>().unwrap() >= 1);
+    // From many addresses: the account then makes unknown addresses wait too...
+    for i in 10..20 {
+        let _ = sign_in_from(&server, &format!("203.0.113.{i}"), "admin", "đoán sai mật khẩu");
+        let _ = sign_in_from(&server, &format!("203.0.113.{i}"), "admin", "đoán sai mật khẩu");
+    }
+    let (status, e) = sign_in_from(&server, "192.0.2.77", "admin", PASSWORD);
+    assert_eq!((status, e["error"]["code"].as_str()), (429, Some("too_many_attempts")), "{e}");
+    // ... but never the address the admin signs in from.
+    let (status, e) = sign_in_from(&server, "198.51.100.1", "admin", PASSWORD);
+    assert_eq!(status, 200, "{e}");
+    // The audit log has the forwarded addresses, since the proxy is trusted.
+    let audit = String::from_utf8(data.run(&["audit"]).stdout).unwrap();
+    assert!(audit.contains("\"ip\":\"203.0.113.9\""), "{audit}");
+}
+
+#[test]
+fn sign_in_from_another_site_is_refused() {
+    let data = Data::new();
+    data.user("giaovien", "curator", PASSWORD, &[]);
+    let server = data.serve(&[]);
+    let body = json!({"login": "giaovien", "password": PASSWORD}).to_string();
+    // What a cross-site form can send without a preflight: refused.
+    let (status, e) = json_of(server.post("/api/v1/auth/login", &[("Content-Type", "text/plain")], body.as_bytes()));
+    assert_eq!((status, e["error"]["code"].as_str()), (415, Some("unsupported_media_type")));
+    for header in [("Origin", "https://evil.example"), ("Sec-Fetch-Site", "cross-site"), ("Origin", "null")] {
+        let r = server.post("/api/v1/auth/login", &[("Content-Type", "application/json"), header], body.as_bytes());
+        assert!(header_of_set_cookie_absent(&r), "{header:?} set a session");
+        let (status, e) = json_of(r);
+        assert_eq!((status, e["error"]["code"].as_str()), (403, Some("csrf_failed")), "{header:?}");
+    }
+    let own = server.url("");
+    let r = server.post(
+        "/api/v1/auth/login",
+        &[("Content-Type", "application/json; charset=utf-8"), ("Origin", own.trim_end_matches('/'))],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status(), 200, "the site itself signs in");
+}
+
+fn header_of_set_cookie_absent(r: &Response) -> bool {
+    header(r, "set-cookie").is_empty()
+}
+
+#[test]
+fn account_details_are_checked_like_material_fields() {
+    let data = Data::new();
+    let admin = data.api_key("admin");
+    let server = data.serve(&[]);
+    let user = |username: &str, display: &str, province: Option<&str>| {
+        let body = json!({"username": username, "display_name": display, "role": "teacher",
+            "password": PASSWORD, "province": province});
+        call(&server, &Who::Key(&admin), "POST", "/api/v1/users", &body)
+    };
+    let long = "a".repeat(100_000);
+    for (username, display, province, field) in [
+        ("gv\u{0}1", "Cô Lan", None, "username"),
+        ("<b>gv</b>", "Cô Lan", None, "username"),
+        (long.as_str(), "Cô Lan", None, "username"),
+        ("co.lan", "Cô\u{7}Lan", None, "display_name"),
+        ("co.lan", "Cô Lan", Some("Sao Hoả"), "province"),
+    ] {
+        let (status, e) = user(username, display, province);
+        assert_eq!((status, e["error"]["field"].as_str()), (422, Some(field)), "{username:.20}: {e}");
+    }
+    let (status, u) = user("Co.Lan", "  Cô   Lan  ", Some("Thành phố Huế"));
+    assert_eq!(status, 201, "{u}");
+    assert_eq!((u["username"].as_str(), u["display_name"].as_str()), (Some("co.lan"), Some("Cô Lan")));
+    assert_eq!(u["province"], "hue", "provinces by any of their names");
+    // The command line checks the same way.
+    let out = data.command(&["user", "add", "--username", "x y", "--role", "teacher"]).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("username"));
+}
+
+#[test]
+fn write_keys_own_their_uploads_and_delete_nothing_else() {
+    let data = Data::new();
+    let mine = data.api_key("write");
+    let stranger = data.api_key("write");
+    let org_key = {
+        let out = data.run(&["apikey", "create", "--name", "Sở X", "--scope", "write", "--organization", "Sở GD&ĐT X"]);
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let admin = data.api_key("admin");
+    let server = data.serve(&[]);
+    let meta = |title: &str, org: Option<&str>| {
+        json!({"title": title, "subject": "toan", "resource_type": "bai-tap", "organization": org}).to_string()
+    };
+    // What a write key uploads is its own: it reads, submits and deletes it; other keys see nothing.
+    let (status, m) = server.upload(Some(&mine), &meta("Phiếu của khoá", None), &[("a.txt", b"bai tap")]);
+    assert_eq!((status, m["status"].as_str()), (201, Some("draft")), "{m}");
+    let path = format!("/api/v1/materials/{}", m["id"].as_str().unwrap());
+    assert_eq!(call(&server, &Who::Key(&mine), "GET", &path, &Value::Null).0, 200);
+    assert_eq!(call(&server, &Who::Key(&stranger), "GET", &path, &Value::Null).0, 404);
+    assert_eq!(call(&server, &Who::Key(&stranger), "DELETE", &path, &Value::Null).0, 404);
+    let (status, s) = call(&server, &Who::Key(&mine), "POST", &format!("{path}/submit"), &Value::Null);
+    assert_eq!((status, s["status"].as_str()), (200, Some("submitted")), "{s}");
+    assert_eq!(call(&server, &Who::Key(&mine), "DELETE", &path, &Value::Null).0, 204);
+    // Published materials of others: no write key deletes them, except one bound to their
+    // organisation.
+    let (_, theirs) = server.upload(Some(&admin), &meta("Đề của Sở Y", Some("Sở GD&ĐT Y")), &[("b.txt", b"de")]);
+    let (_, of_x) = server.upload(Some(&admin), &meta("Đề của Sở X", Some("Sở GD&ĐT X")), &[("c.txt", b"de x")]);
+    let theirs = format!("/api/v1/materials/{}", theirs["id"].as_str().unwrap());
+    let of_x = format!("/api/v1/materials/{}", of_x["id"].as_str().unwrap());
+    for key in [&mine, &stranger, &org_key] {
+        let (status, e) = call(&server, &Who::Key(key), "DELETE", &theirs, &Value::Null);
+        assert_eq!((status, e["error"]["code"].as_str()), (403, Some("forbidden")), "{e}");
+    }
+    assert_eq!(call(&server, &Who::Key(&mine), "DELETE", &of_x, &Value::Null).0, 403);
+    assert_eq!(call(&server, &Who::Key(&org_key), "DELETE", &of_x, &Value::Null).0, 204);
+    assert_eq!(server.json(&theirs).0, 200, "still there");
+}
+
+#[test]
+fn answers_about_unpublished_materials_stay_out_of_shared_caches() {
+    let data = Data::new();
+    let key = data.api_key("write");
+    let admin = data.api_key("admin");
+    let server = data.serve(&[]);
+    let meta = r#"{"title":"Bản nháp riêng","subject":"toan","resource_type":"bai-tap"}"#;
+    let (_, draft) = server.upload(Some(&key), meta, &[("a.txt", b"noi dung rieng")]);
+    let (_, public) = server.upload(Some(&admin), meta, &[("b.txt", b"noi dung chung")]);
+    let auth = format!("Bearer {key}");
+    for (m, private) in [(&draft, true), (&public, false)] {
+        let id = m["id"].as_str().unwrap();
+        let file = m["files"][0]["id"].as_str().unwrap();
+        for path in [format!("/api/v1/materials/{id}"), format!("/api/v1/materials/{id}/files/{file}/preview")] {
+            let r = server.get_with(&path, &[("Authorization", &auth)]);
+            assert_eq!(r.status(), 200, "{path}");
+            let cache = header(&r, "cache-control");
+            if private {
+                assert!(cache.contains("private") && cache.contains("no-store"), "{path}: {cache}");
+                assert!(header(&r, "vary").contains("Cookie"), "{path}");
+            } else {
+                assert!(!cache.contains("private"), "{path}: {cache}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -393,3 +393,107 @@ fn suggestions_corrections_and_the_zero_results_report() {
     let top = String::from_utf8(data.run(&["report", "top-queries", "--days", "1"]).stdout).unwrap();
     assert!(top.contains("Lego") && top.contains("trofn"), "{top}");
 }
+
+#[test]
+fn malformed_requests_get_the_json_error_shape() {
+    let data = Data::new();
+    let token = data.api_key("admin");
+    let server = data.serve(&[]);
+    let auth = format!("Bearer {token}");
+    let big_query = format!("/api/v1/search?q={}", "a".repeat(20_000));
+    let big_header = "x".repeat(70_000);
+    let big_body = vec![b'{'; 300_000];
+    let id = "0190a000-0000-7000-8000-000000000000";
+    /// (method, path, headers, body, status, code)
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, &'a [u8], u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "POST",
+            format!("/api/v1/materials/{id}/versions/not-a-number/submit"),
+            vec![("Authorization", &auth)],
+            b"",
+            404,
+            "not_found",
+        ),
+        (
+            "GET",
+            format!("/api/v1/materials/{id}/versions/99999999999999999999/files/x/download"),
+            vec![],
+            b"",
+            404,
+            "not_found",
+        ),
+        (
+            "POST",
+            "/api/v1/auth/login".into(),
+            vec![("Content-Type", "application/json")],
+            &big_body,
+            413,
+            "payload_too_large",
+        ),
+        (
+            "POST",
+            "/api/v1/keys".into(),
+            vec![("Authorization", &auth), ("Content-Type", "application/json")],
+            &big_body,
+            413,
+            "payload_too_large",
+        ),
+        ("GET", big_query, vec![], b"", 414, "uri_too_long"),
+        ("GET", "/api/v1/search?q=toan".into(), vec![("X-Padding", &big_header)], b"", 431, "headers_too_large"),
+        ("PUT", "/api/v1/search".into(), vec![], b"", 405, "method_not_allowed"),
+        ("DELETE", "/api/v1/vocabularies".into(), vec![], b"", 405, "method_not_allowed"),
+        ("POST", "/healthz".into(), vec![], b"", 405, "method_not_allowed"),
+        ("GET", "/api/v1/search?grade=-1".into(), vec![], b"", 400, "invalid_value"),
+        ("GET", "/api/v1/khong-co".into(), vec![], b"", 404, "not_found"),
+        (
+            "POST",
+            "/api/v1/materials".into(),
+            vec![("Authorization", &auth), ("Content-Type", "text/plain")],
+            b"x",
+            400,
+            "invalid_multipart",
+        ),
+        (
+            "POST",
+            "/api/v1/keys".into(),
+            vec![("Authorization", &auth), ("Content-Type", "application/json")],
+            b"{\"name\": 1}",
+            400,
+            "invalid_json",
+        ),
+    ];
+    for (method, path, headers, body, status, code) in &cases {
+        let r = server.call(method, path, headers, body);
+        let got = r.status().as_u16();
+        let allow = header(&r, "allow");
+        let content_type = header(&r, "content-type");
+        let (_, e) = json_of(r);
+        let what = format!("{method} {:.80}", path);
+        assert_eq!(got, *status, "{what}: {e}");
+        assert!(content_type.starts_with("application/json"), "{what}: {content_type}");
+        assert_eq!(e["error"]["code"], *code, "{what}: {e}");
+        assert!(e["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {e}");
+        if *status == 405 {
+            assert!(!allow.is_empty(), "{what}: 405 names the allowed methods");
+        }
+    }
+    assert_eq!(server.get("/healthz").status(), 200, "still serving");
+}
+
+#[test]
+fn every_answer_carries_the_security_headers() {
+    let data = Data::new();
+    let server = data.serve(&[]);
+    for path in ["/", "/dang-nhap", "/api/v1/search?q=toan", "/api/v1/khong-co", "/healthz", "/tai-lieu/khong-co"] {
+        let r = server.get(path);
+        assert_eq!(header(&r, "x-content-type-options"), "nosniff", "{path}");
+        assert!(!header(&r, "referrer-policy").is_empty(), "{path}");
+        let csp = header(&r, "content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        if header(&r, "content-type").starts_with("text/html") {
+            assert!(csp.contains("script-src 'self'") && csp.contains("object-src 'none'"), "{path}: {csp}");
+            assert_eq!(header(&r, "x-frame-options"), "DENY", "{path}");
+        }
+    }
+}

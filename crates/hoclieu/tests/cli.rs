@@ -232,6 +232,17 @@ fn verify_finds_damage_orphans_and_unused_blobs_and_repairs_what_it_can() {
     assert!(out.status.success(), "{}", stdout(&out));
     assert!(!orphan_dir.join("orphan").exists());
 
+    // A piece of an object whose multipart write a kill -9 cut short: invisible to listings.
+    std::fs::create_dir_all(&orphan_dir).unwrap();
+    std::fs::write(orphan_dir.join("0190aaaa#1"), vec![0u8; 4096]).unwrap();
+    let out = data.run(&["verify", "--no-hash"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("PARTIAL  blobs/zz/0190aaaa#1 (4096 bytes)"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("1 partial writes"), "{}", stdout(&out));
+    let out = data.run(&["verify", "--no-hash", "--repair", "--grace-minutes", "0"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(!orphan_dir.join("0190aaaa#1").exists());
+
     // Damaged bytes: same size, other content (found only by hashing); and a truncated object.
     let mut blobs = Vec::new();
     collect_files(&data.path().join("objects/blobs"), &mut blobs);

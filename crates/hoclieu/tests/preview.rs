@@ -139,7 +139,8 @@ fn every_kind_is_derived_and_served() {
     let launch = package["package"]["launch_url"].as_str().unwrap();
     let r = server.get(launch);
     assert_eq!(r.status(), 200);
-    assert_eq!(header(&r, "content-security-policy"), "sandbox allow-scripts");
+    assert_eq!(header(&r, "content-security-policy"), "sandbox allow-scripts; frame-ancestors 'self'");
+    assert_eq!(header(&r, "x-frame-options"), "SAMEORIGIN", "framed by the material page only");
     assert!(header(&r, "content-type").starts_with("text/html"));
     let page = String::from_utf8(bytes_of(r)).unwrap();
     assert!(page.contains("Các thể của chất"), "inflated from the zip: {page}");

@@ -3,8 +3,13 @@
 //! images beside the blob and records the result — which appends a change, so the index
 //! picks up the text and the thumbnail.
 //!
+//! The file is parsed in a sandboxed child process (`hoclieu_preview::Sandbox`): whatever a
+//! hostile file does to the parser, this process only sees an error.
+//!
 //! A crash at any point loses nothing: the job stays in the queue until its result is
-//! committed, and runs again once its lease expires.
+//! committed, and runs again once its lease expires. Leases are short and renewed while a job
+//! runs, so a job held by a process that died is taken again within [`LEASE`]; a job that has
+//! been claimed `max_attempts` times without finishing is recorded as failed, never run again.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,20 +18,26 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use hoclieu_db::{DERIVE_JOB, Db, DerivationResult, Job};
 use hoclieu_domain::{DerivedStatus, PreviewKind};
-use hoclieu_preview::Options;
+use hoclieu_preview::{Options, Sandbox};
 use hoclieu_storage::Storage;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
 use crate::{Error, Result};
 
+/// How long a claimed job is held without a renewal: a job whose worker died is taken again
+/// after this long.
+pub const LEASE: Duration = Duration::from_secs(30);
+/// How often a running job's lease is renewed.
+const RENEW_EVERY: Duration = Duration::from_secs(10);
+
 /// How the worker runs.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
+    /// Where files are parsed: a capped child process.
+    pub sandbox: Sandbox,
     /// Jobs run at the same time by this process.
     pub concurrency: usize,
-    /// Longest time one job may take; its lease lasts a little longer.
-    pub job_timeout: Duration,
     /// Attempts before a job is recorded as failed.
     pub max_attempts: u32,
     /// Wait before the first retry; doubled at each attempt.
@@ -34,19 +45,6 @@ pub struct WorkerConfig {
     /// How often the queue is checked when nothing wakes the worker.
     pub poll: Duration,
     pub options: Options,
-}
-
-impl Default for WorkerConfig {
-    fn default() -> Self {
-        WorkerConfig {
-            concurrency: 1,
-            job_timeout: Duration::from_secs(300),
-            max_attempts: 3,
-            retry_base: Duration::from_secs(10),
-            poll: Duration::from_secs(2),
-            options: Options::default(),
-        }
-    }
 }
 
 /// Runs `config.concurrency` job loops until the task is dropped. `wake` is notified when a
@@ -105,20 +103,34 @@ pub async fn run_until_idle(db: &Db, storage: &Storage, config: &WorkerConfig) -
 
 /// Claims and runs one job. Returns false when no job was due.
 pub async fn run_one(db: &Db, storage: &Storage, config: &WorkerConfig) -> Result<bool> {
-    let Some(job) = db.claim_job(config.job_timeout + Duration::from_secs(30)).await? else {
+    let Some(job) = db.claim_job(LEASE).await? else {
         return Ok(false);
     };
+    if job.attempts > config.max_attempts {
+        // Every earlier attempt lost its lease: the process running it died (or hung) on it.
+        let reason = format!(
+            "gave up after {} attempts: the worker stopped while deriving this file ({})",
+            config.max_attempts,
+            job.last_error.as_deref().unwrap_or("no error was recorded")
+        );
+        tracing::warn!(sha256 = %job.key, kind = %job.kind, %reason, "job abandoned");
+        db.finish_derivation(&job, failed(PreviewKind::None, reason)).await?;
+        return Ok(true);
+    }
     if job.kind != DERIVE_JOB {
         tracing::warn!(kind = %job.kind, "unknown job kind; retrying later (a newer server may know it)");
         db.retry_job(&job, "unknown job kind", Duration::from_secs(3600)).await?;
         return Ok(true);
     }
     let started = std::time::Instant::now();
-    let outcome = tokio::time::timeout(config.job_timeout, derive_blob(db, storage, &job, &config.options)).await;
-    let result = match outcome {
-        Ok(Ok(result)) => Ok(result),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(Failure::Transient(format!("took longer than {} s", config.job_timeout.as_secs()))),
+    let work = derive_blob(db, storage, &job, &config.sandbox, &config.options);
+    let result = match with_lease(db, &job, work).await {
+        Some(result) => result,
+        None => {
+            // Another worker has the job now; its result is the one that counts.
+            tracing::warn!(sha256 = %job.key, "lost the lease of a running job; dropping its result");
+            return Ok(true);
+        }
     };
     match result {
         Ok(result) => {
@@ -140,6 +152,23 @@ pub async fn run_one(db: &Db, storage: &Storage, config: &WorkerConfig) -> Resul
         }
     }
     Ok(true)
+}
+
+/// Runs `work` while renewing the job's lease; `None` when the lease was lost meanwhile.
+async fn with_lease<T>(db: &Db, job: &Job, work: impl std::future::Future<Output = T>) -> Option<T> {
+    let mut work = std::pin::pin!(work);
+    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + RENEW_EVERY, RENEW_EVERY);
+    loop {
+        tokio::select! {
+            out = &mut work => return Some(out),
+            _ = renew.tick() => match db.renew_job(job, LEASE).await {
+                Ok(true) => {}
+                Ok(false) => return None,
+                // A database blip: the lease is still ours until it expires; try again next tick.
+                Err(e) => tracing::warn!(error = %e, "cannot renew a job's lease"),
+            },
+        }
+    }
 }
 
 fn failed(kind: PreviewKind, reason: String) -> DerivationResult {
@@ -165,7 +194,13 @@ impl From<Error> for Failure {
     }
 }
 
-async fn derive_blob(db: &Db, storage: &Storage, job: &Job, options: &Options) -> Result<DerivationResult, Failure> {
+async fn derive_blob(
+    db: &Db,
+    storage: &Storage,
+    job: &Job,
+    sandbox: &Sandbox,
+    options: &Options,
+) -> Result<DerivationResult, Failure> {
     let sha = job.key.as_str();
     let Some(key) = db.blob_key(sha).await.map_err(Error::from)? else {
         return Err(Failure::Permanent(PreviewKind::None, "the file is no longer stored".into()));
@@ -191,15 +226,22 @@ async fn derive_blob(db: &Db, storage: &Storage, job: &Job, options: &Options) -
     copy_to_file(storage, &key, &input).await?;
     let out_dir = work.path().join("out");
     std::fs::create_dir_all(&out_dir).map_err(|e| Error::Io { path: out_dir.display().to_string(), source: e })?;
-    let (options, media) = (options.clone(), media_type.clone());
-    let output = tokio::task::spawn_blocking(move || hoclieu_preview::derive(&input, kind, &media, &out_dir, &options))
+    let (sandbox, options, media) = (sandbox.clone(), options.clone(), media_type.clone());
+    // The blocking thread only waits for the child; the child is killed at its time limit.
+    let output = tokio::task::spawn_blocking(move || sandbox.derive(&input, kind, &media, &out_dir, &options))
         .await
         .map_err(|e| Failure::Transient(format!("the derivation stopped: {e}")))?;
     let output = match output {
         Ok(o) => o,
-        Err(e @ (hoclieu_preview::Error::Io(_) | hoclieu_preview::Error::Converter { .. })) => {
+        // The machine or a converter, or too slow this time (the machine may have been busy).
+        Err(
+            e @ (hoclieu_preview::Error::Io(_)
+            | hoclieu_preview::Error::Converter { .. }
+            | hoclieu_preview::Error::Timeout { .. }),
+        ) => {
             return Err(Failure::Transient(e.to_string()));
         }
+        // The file itself: it would fail again.
         Err(e) => return Err(Failure::Permanent(kind, e.to_string())),
     };
     for (name, path) in &output.files {

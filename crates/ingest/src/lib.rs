@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 pub use derive::{WorkerConfig, run_one, run_until_idle, run_worker};
 pub use import::{ImportProgress, ImportReport, LineError};
-pub use resumable::{Appended, Checksum, NewResumable};
+pub use resumable::{Appended, Checksum, NewResumable, RESUME_AFTER};
 pub use verify::VerifyReport;
 
 /// The ingest crate's error type.
@@ -57,23 +57,26 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// How a new material enters the workflow: a draft of its author, or published at once
 /// (administrators' imports and uploads). The API decides from the caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Origin {
     pub status: hoclieu_domain::Status,
     pub author: Option<uuid::Uuid>,
+    /// The API key creating it, if one does (it then owns the material like an author).
+    pub author_key: Option<uuid::Uuid>,
     /// Set for keys bound to an organisation: materials they create carry it.
     pub organization: Option<String>,
 }
 
 impl Origin {
     pub const PUBLISHED: Origin =
-        Origin { status: hoclieu_domain::Status::Published, author: None, organization: None };
+        Origin { status: hoclieu_domain::Status::Published, author: None, author_key: None, organization: None };
 
     /// What a material created by `principal` starts as.
     pub fn of(principal: &hoclieu_domain::Principal) -> Origin {
-        let author = match principal {
-            hoclieu_domain::Principal::Person(p) => Some(p.id),
-            _ => None,
+        let (author, author_key) = match principal {
+            hoclieu_domain::Principal::Person(p) => (Some(p.id), None),
+            hoclieu_domain::Principal::Key(k) => (None, Some(k.id)),
+            hoclieu_domain::Principal::Anonymous => (None, None),
         };
         let status = if principal.publishes_directly() {
             hoclieu_domain::Status::Published
@@ -84,7 +87,7 @@ impl Origin {
             hoclieu_domain::Principal::Key(k) => k.organization.clone(),
             _ => None,
         };
-        Origin { status, author, organization }
+        Origin { status, author, author_key, organization }
     }
 }
 
@@ -186,14 +189,32 @@ impl Ingest {
     /// Creates a material from its metadata and staged files. On any failure the staged files
     /// that were not committed are discarded. An external id that already exists is a conflict.
     pub async fn create(&self, record: &ImportRecord, files: Vec<StagedFile>, origin: &Origin) -> Result<Material> {
-        let result = self.create_inner(record, &files, origin).await;
+        self.create_from(record, files, origin, None).await
+    }
+
+    /// [`Self::create`], recording the resumable upload the files come from (see
+    /// `hoclieu_db::MaterialWrite::from_upload`).
+    async fn create_from(
+        &self,
+        record: &ImportRecord,
+        files: Vec<StagedFile>,
+        origin: &Origin,
+        from_upload: Option<uuid::Uuid>,
+    ) -> Result<Material> {
+        let result = self.create_inner(record, &files, origin, from_upload).await;
         if result.is_err() {
             self.discard_uncommitted(&files).await;
         }
         result
     }
 
-    async fn create_inner(&self, record: &ImportRecord, files: &[StagedFile], origin: &Origin) -> Result<Material> {
+    async fn create_inner(
+        &self,
+        record: &ImportRecord,
+        files: &[StagedFile],
+        origin: &Origin,
+        from_upload: Option<uuid::Uuid>,
+    ) -> Result<Material> {
         if record.files.is_some() {
             return Err(hoclieu_domain::Error::invalid(
                 "files",
@@ -229,6 +250,8 @@ impl Ingest {
             files: files.iter().map(|f| f.0.clone()).collect(),
             status: origin.status,
             author: origin.author,
+            author_key: origin.author_key,
+            from_upload,
         };
         let written = self.db.write_materials(vec![write], OnExisting::Conflict).await?;
         for key in &written.redundant_objects {

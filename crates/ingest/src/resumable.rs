@@ -2,6 +2,11 @@
 //! object storage and a row in the database, so an upload survives dropped connections, server
 //! restarts and replicas; when the last byte arrives the parts are streamed, once, into the
 //! material's file (hashed and sniffed on the way) and removed.
+//!
+//! A client that has sent the last byte has been told the upload is complete, so finishing must
+//! not depend on that request surviving: the material records its upload in the transaction that
+//! makes it (at most one material per upload), and uploads whose finishing was interrupted are
+//! finished again by [`Ingest::resume_interrupted_uploads`] (at start and periodically).
 
 use std::time::Duration;
 
@@ -34,6 +39,8 @@ pub struct NewResumable {
     /// arrives.
     pub record: Option<ImportRecord>,
     pub api_key_id: Option<Uuid>,
+    /// How the material enters the workflow (from the caller who starts the upload).
+    pub origin: Origin,
 }
 
 /// The state after an append.
@@ -74,6 +81,7 @@ impl Ingest {
                 file_name: new.file_name,
                 record,
                 api_key_id: new.api_key_id,
+                origin: Some(serde_json::to_string(&new.origin).expect("an origin serialises")),
                 expires_at: expiry(ttl),
             })
             .await?;
@@ -159,7 +167,21 @@ impl Ingest {
         }
         let stored = writer.finish().await?;
         let part = UploadPart { offset, size: stored.size, key: stored.key.clone() };
-        let Some(upload) = self.db.append_upload_part(id, offset, part, expiry(ttl)).await? else {
+        let recorded = match self.db.append_upload_part(id, offset, part, expiry(ttl)).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Not recorded (unless the failure came after the commit): the part is nobody's,
+                // and the client sends these bytes again. When the database cannot say, the part
+                // stays for `verify` to find.
+                if let Ok(now) = self.db.upload(id).await
+                    && !now.is_some_and(|u| u.parts.iter().any(|p| p.key == stored.key))
+                {
+                    let _ = self.storage.delete(&stored.key).await;
+                }
+                return Err(e.into());
+            }
+        };
+        let Some(upload) = recorded else {
             // Another request appended at this offset first.
             self.storage.delete(&stored.key).await?;
             let now = self.upload(id).await?;
@@ -171,16 +193,15 @@ impl Ingest {
         let Some(record) = upload.record.as_deref().map(ImportRecord::from_json).transpose()? else {
             return Ok(Appended { upload, material: None, error: None });
         };
-        match self.complete_upload(id, &record, origin).await {
+        let origin = stored_origin(&upload).unwrap_or_else(|| origin.clone());
+        match self.make_material(&upload, &record, &origin).await {
             Ok(material) => Ok(Appended { upload: self.upload(id).await?, material: Some(material), error: None }),
-            Err(e) => {
-                self.db.finish_upload(id, None, Some(e.to_string())).await?;
-                Ok(Appended { upload: self.upload(id).await?, material: None, error: Some(e) })
-            }
+            Err(e) => Ok(Appended { upload: self.upload(id).await?, material: None, error: Some(e) }),
         }
     }
 
-    /// Makes the material of a completed upload with `record` as its metadata.
+    /// Makes the material of a completed upload with `record` as its metadata (metadata sent
+    /// after the bytes). An upload makes one material: a second call is a conflict.
     pub async fn complete_upload(&self, id: Uuid, record: &ImportRecord, origin: &Origin) -> Result<Material> {
         let upload = self.upload(id).await?;
         if !upload.is_complete() {
@@ -189,21 +210,88 @@ impl Ingest {
         if let Some(m) = upload.material_id {
             return Err(hoclieu_db::Error::Conflict(format!("this upload already made material {m}")).into());
         }
+        self.make_material(&upload, record, origin).await
+    }
+
+    /// Finishes uploads whose last byte was stored but whose material was never made (the
+    /// server stopped while finishing, or storage or the database failed then). Returns how many
+    /// became materials. Uploads touched within `idle` (the server uses [`RESUME_AFTER`]) are
+    /// left to the request that may still be finishing them.
+    pub async fn resume_interrupted_uploads(&self, idle: Duration) -> Result<u64> {
+        let idle_since = Utc::now() - chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::minutes(1));
+        let mut made = 0;
+        for upload in self.db.interrupted_uploads(idle_since, 100).await? {
+            let (Some(record), Some(origin)) = (upload.record.as_deref(), stored_origin(&upload)) else { continue };
+            let record = match ImportRecord::from_json(record) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.db.finish_upload(upload.id, None, Some(e.to_string())).await?;
+                    continue;
+                }
+            };
+            // Other servers see that someone is at it.
+            self.db.touch_upload(upload.id).await?;
+            match self.make_material(&upload, &record, &origin).await {
+                Ok(m) => {
+                    tracing::info!(upload = %upload.id, material = %m.id, "finished an interrupted upload");
+                    made += 1;
+                }
+                Err(e) => tracing::warn!(upload = %upload.id, error = %e, "cannot finish an interrupted upload yet"),
+            }
+        }
+        Ok(made)
+    }
+
+    /// Streams a complete upload's parts into a new file and commits its material; the upload
+    /// records the material in the same transaction. Failures that would fail again (invalid
+    /// metadata, a forbidden type, an external id taken) are recorded on the upload and end it;
+    /// others (storage, database) leave it to be resumed.
+    async fn make_material(&self, upload: &Upload, record: &ImportRecord, origin: &Origin) -> Result<Material> {
+        let id = upload.id;
+        let result = self.stage_and_create(upload, record, origin).await;
+        match result {
+            Ok(material) => {
+                self.remove_parts(upload).await;
+                self.db.finish_upload(id, Some(material.id), None).await?;
+                Ok(material)
+            }
+            Err(Error::Db(hoclieu_db::Error::Conflict(message))) => {
+                // Another server finished it first: that material is the upload's.
+                if let Some(made) = self.db.upload(id).await?.and_then(|u| u.material_id) {
+                    return self
+                        .db
+                        .material(made)
+                        .await?
+                        .ok_or_else(|| hoclieu_db::Error::NotFound(format!("material {made} of upload {id}")).into());
+                }
+                self.db.finish_upload(id, None, Some(message.clone())).await?;
+                Err(hoclieu_db::Error::Conflict(message).into())
+            }
+            Err(e @ (Error::Invalid(_) | Error::ForbiddenType { .. } | Error::TooLarge { .. })) => {
+                self.db.finish_upload(id, None, Some(e.to_string())).await?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn stage_and_create(&self, upload: &Upload, record: &ImportRecord, origin: &Origin) -> Result<Material> {
         // Validate before copying a possibly large file.
         record.validate(&self.vocab, true)?;
         let storage = self.storage.clone();
-        let parts = futures_util::stream::iter(upload.parts.clone())
-            .then(move |p| {
+        let keys: Vec<String> = upload.parts.iter().map(|p| p.key.clone()).collect();
+        // Boxed: the stream's type names no closure, so the future stays `Send + 'static` for
+        // the task that resumes uploads.
+        let parts = futures_util::stream::iter(keys)
+            .then(move |key| {
                 let storage = storage.clone();
-                async move { storage.read(&p.key, None).await.map(|r| r.body) }
+                async move { storage.read(&key, None).await.map(|r| r.body) }
             })
-            .try_flatten();
+            .try_flatten()
+            .boxed();
         let name = upload.file_name.clone().unwrap_or_else(|| "tep".into());
         let staged: StagedFile = self.stage_file(&name, parts, u64::MAX).await?;
-        let material = self.create(record, vec![staged], origin).await?;
-        self.db.finish_upload(id, Some(material.id), None).await?;
-        self.remove_parts(&upload).await;
-        Ok(material)
+        self.create_from(record, vec![staged], origin, Some(upload.id)).await
     }
 
     /// Abandons an upload and its parts (tus termination).
@@ -237,6 +325,14 @@ impl Ingest {
             }
         }
     }
+}
+
+/// How long a complete upload may sit without its material before another finisher takes it
+/// over (the request that completed it may still be copying a large file).
+pub const RESUME_AFTER: Duration = Duration::from_secs(30);
+
+fn stored_origin(upload: &Upload) -> Option<Origin> {
+    upload.origin.as_deref().and_then(|o| serde_json::from_str(o).ok())
 }
 
 fn expiry(ttl: Duration) -> chrono::DateTime<Utc> {

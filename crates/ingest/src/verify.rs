@@ -19,6 +19,8 @@ pub struct VerifyReport {
     pub damaged: Vec<String>,
     /// Objects no blob or upload refers to.
     pub orphans: Vec<String>,
+    /// Pieces of objects whose writing was cut short (a crash during an upload): local disk only.
+    pub unfinished: Vec<String>,
     /// Blobs no file uses any more (after deletions).
     pub unused: Vec<String>,
     /// Orphans and unused blobs removed (with `repair`).
@@ -27,7 +29,8 @@ pub struct VerifyReport {
 
 impl VerifyReport {
     pub fn is_clean(&self) -> bool {
-        self.damaged.is_empty() && self.orphans.len() + self.unused.len() == self.removed as usize
+        self.damaged.is_empty()
+            && self.orphans.len() + self.unused.len() + self.unfinished.len() == self.removed as usize
     }
 }
 
@@ -110,6 +113,13 @@ impl Ingest {
                     self.storage.delete(&object.key).await?;
                     report.removed += 1;
                 }
+            }
+        }
+        for piece in self.storage.unfinished_writes().await? {
+            report.unfinished.push(format!("{} ({} bytes)", piece.key, piece.size));
+            if repair && Utc::now() - piece.modified >= grace {
+                self.storage.remove_unfinished_write(&piece.key).await?;
+                report.removed += 1;
             }
         }
         Ok(report)

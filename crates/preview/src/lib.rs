@@ -7,6 +7,9 @@
 //! images, HTML5/SCORM packages. External programs, when installed: LibreOffice (Office → PDF),
 //! `pdftoppm` (page images when the in-process renderer fails), `ffprobe`/`ffmpeg` (video and
 //! audio). Each runs with a timeout and a memory cap; a missing one leaves a note, not a failure.
+//!
+//! **Architecture invariant:** the server never calls [`derive`] or [`render_page_to`] itself:
+//! it goes through [`Sandbox`], which runs them in a capped child process.
 
 mod html;
 mod images;
@@ -15,6 +18,7 @@ mod office;
 mod package;
 mod pdf;
 mod process;
+pub mod sandbox;
 mod zipread;
 
 use std::path::{Path, PathBuf};
@@ -23,8 +27,9 @@ use std::time::Duration;
 use hoclieu_domain::preview::Limits;
 use hoclieu_domain::{Derived, PreviewKind};
 
-pub use pdf::render_page;
+pub use pdf::render_page_to;
 pub use process::Converters;
+pub use sandbox::Sandbox;
 
 /// The preview crate's error type. Every variant is a reason a teacher may read (in the
 /// preview manifest), so messages name the file's problem, not the code's.
@@ -44,12 +49,18 @@ pub enum Error {
     Converter { program: String, message: String },
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The sandboxed reader died on the file (memory cap, CPU limit, stack overflow, crash).
+    #[error("the file cannot be read safely: {0}")]
+    Crashed(String),
+    /// The sandboxed reader outlived its wall-clock limit and was stopped.
+    #[error("reading the file took longer than {seconds} s")]
+    Timeout { seconds: u64 },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Settings of a derivation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Options {
     pub limits: Limits,
     pub converters: Converters,
@@ -80,14 +91,41 @@ pub struct Output {
     pub files: Vec<(String, PathBuf)>,
 }
 
+/// What of a file to derive. PDF text and PDF pages come from different parsers (pdf-extract,
+/// hayro) that fail on different files, so the sandbox derives them in separate processes: a
+/// file that kills one still gets the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    Whole,
+    PdfPages,
+    PdfText,
+}
+
 /// Derives text and a preview from the file at `path`. `work` is an empty directory the
 /// caller removes afterwards.
 pub fn derive(path: &Path, kind: PreviewKind, media_type: &str, work: &Path, options: &Options) -> Result<Output> {
+    derive_part(path, kind, media_type, work, options, Part::Whole)
+}
+
+/// [`derive`], limited to `part` for PDFs (other kinds are always derived whole).
+pub fn derive_part(
+    path: &Path,
+    kind: PreviewKind,
+    media_type: &str,
+    work: &Path,
+    options: &Options,
+    part: Part,
+) -> Result<Output> {
     let mut out = Output::default();
     match kind {
         PreviewKind::Pdf => {
-            out.text = pdf::text(path, options);
-            pdf::preview(path, work, options, &mut out)?;
+            if part != Part::PdfPages {
+                out.text = pdf::text(path, options);
+            }
+            if part != Part::PdfText {
+                pdf::preview(path, work, options, &mut out)?;
+            }
         }
         PreviewKind::Office => {
             out.text = Some(office::text(path, media_type, &options.limits)?);

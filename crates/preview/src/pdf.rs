@@ -89,16 +89,16 @@ fn found_pages(images: &[PreviewImage]) -> u32 {
     images.iter().map(|i| i.page).max().unwrap_or(0)
 }
 
-/// Renders one page (1-based) of a PDF `width` pixels wide, in process, as JPEG bytes with the
-/// image's size. For pages beyond those rendered when the file was derived.
-pub fn render_page(pdf: Vec<u8>, page: u32, width: u32) -> Result<(Vec<u8>, u32, u32)> {
-    let work = tempfile::tempdir()?;
-    let file = work.path().join("page.jpg");
-    let rendered = catch_unwind(AssertUnwindSafe(|| -> Result<(u32, u32)> {
+/// Renders one page (1-based) of the PDF at `path`, `width` pixels wide, into the JPEG file
+/// `output`; returns the image's size. For pages beyond those rendered when the file was
+/// derived (run in the sandbox like every derivation).
+pub fn render_page_to(path: &Path, page: u32, width: u32, output: &Path) -> Result<(u32, u32)> {
+    catch_unwind(AssertUnwindSafe(|| -> Result<(u32, u32)> {
         use hayro::hayro_interpret::InterpreterSettings;
         use hayro::vello_cpu::color::palette::css::WHITE;
         use hayro::{PixmapSettings, RenderCache, RenderSettings, render};
-        let pdf = hayro::hayro_syntax::Pdf::new(pdf).map_err(|e| Error::Corrupt(format!("not a PDF: {e:?}")))?;
+        let bytes = std::fs::read(path)?;
+        let pdf = hayro::hayro_syntax::Pdf::new(bytes).map_err(|e| Error::Corrupt(format!("not a PDF: {e:?}")))?;
         let pages = pdf.pages();
         let p = pages.get(page.saturating_sub(1) as usize).filter(|_| page >= 1);
         let p = p.ok_or_else(|| Error::Limit(format!("the document has {} pages", pages.len())))?;
@@ -108,11 +108,10 @@ pub fn render_page(pdf: Vec<u8>, page: u32, width: u32) -> Result<(Vec<u8>, u32,
             render(p, &RenderCache::new(), &InterpreterSettings::default(), &RenderSettings::default(), &settings);
         let (w, h) = (u32::from(pixmap.width()), u32::from(pixmap.height()));
         let rgb: Vec<u8> = pixmap.data_as_u8_slice().chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-        images::write_jpeg(&file, &rgb, w, h)?;
+        images::write_jpeg(output, &rgb, w, h)?;
         Ok((w, h))
     }))
-    .map_err(|_| Error::Corrupt("the page cannot be rendered".into()))??;
-    Ok((std::fs::read(&file)?, rendered.0, rendered.1))
+    .map_err(|_| Error::Corrupt("the page cannot be rendered".into()))?
 }
 
 fn render_hayro(path: &Path, work: &Path, options: &Options, out: &mut Output) -> Result<()> {

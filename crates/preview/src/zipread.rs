@@ -73,14 +73,80 @@ impl Zip {
                 zip::CompressionMethod::Deflated => 8,
                 _ => continue,
             };
-            out.push(hoclieu_domain::preview::PackageEntry {
+            let entry = hoclieu_domain::preview::PackageEntry {
                 path: e.name().map_err(|e| Error::Corrupt(e.to_string()))?.into_owned(),
                 offset: e.header_start(),
                 compressed_size: e.compressed_size(),
                 size: e.size(),
                 method,
-            });
+            };
+            // Entries too large or too compressed to be real content are not served.
+            if entry.servable() {
+                out.push(entry);
+            }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A small valid zip: a page and a stylesheet, deflated.
+    fn valid_zip() -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut w = zip::ZipWriter::new(&mut out);
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        w.start_file("index.html", opts).unwrap();
+        w.write_all("<h1>Bài học</h1>".repeat(20).as_bytes()).unwrap();
+        w.start_file("css/a.css", opts).unwrap();
+        w.write_all(b"h1{color:red}").unwrap();
+        w.finish().unwrap();
+        out.into_inner()
+    }
+
+    /// Opens, lists, reads and locates every entry: any outcome but a panic.
+    fn read_everything(bytes: &[u8]) {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), bytes).unwrap();
+        let limits = Limits { max_unzipped_bytes: 1 << 20, ..Limits::default() };
+        let Ok(mut zip) = Zip::open(file.path(), &limits) else { return };
+        let names: Vec<String> = zip.names().map(str::to_owned).collect();
+        for name in names {
+            let _ = zip.read(&name);
+        }
+        if let Ok(entries) = zip.entries() {
+            assert!(entries.iter().all(|e| e.servable()));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_are_not_a_problem(bytes in prop::collection::vec(any::<u8>(), 0..2000)) {
+            read_everything(&bytes);
+        }
+
+        #[test]
+        fn damaged_zips_are_not_a_problem(flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12)) {
+            let mut bytes = valid_zip();
+            for (at, value) in flips {
+                let i = at.index(bytes.len());
+                bytes[i] = value;
+            }
+            read_everything(&bytes);
+        }
+
+        #[test]
+        fn any_html_has_text(html in "(<[a-z!/]{0,8}[^>]{0,10}>?|&[a-z#0-9]{0,6};?|[^<&]{0,10}){0,30}") {
+            let text = crate::html::html_to_text(&crate::html::decode(html.as_bytes()));
+            prop_assert!(text.len() <= html.len() * 4 + 16);
+        }
     }
 }

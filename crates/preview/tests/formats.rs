@@ -96,12 +96,13 @@ fn docx_text_and_pages_through_libreoffice() {
     // The converted PDF is kept for pages rendered later, on request.
     assert_eq!(out.derived.document.as_deref(), Some("document.pdf"));
     let (_, pdf) = out.files.iter().find(|(n, _)| n == "document.pdf").unwrap();
-    let pdf = std::fs::read(pdf).unwrap();
-    assert!(pdf.starts_with(b"%PDF"));
-    let (jpeg, w, h) = hoclieu_preview::render_page(pdf.clone(), 1, 200).unwrap();
-    assert_eq!(image::load_from_memory(&jpeg).unwrap().width(), w);
+    assert!(std::fs::read(pdf).unwrap().starts_with(b"%PDF"));
+    let page = tempfile::tempdir().unwrap();
+    let jpeg = page.path().join("p1.jpg");
+    let (w, h) = hoclieu_preview::render_page_to(pdf, 1, 200, &jpeg).unwrap();
+    assert_eq!(image::open(&jpeg).unwrap().width(), w);
     assert!(w == 200 && h > 0);
-    assert!(hoclieu_preview::render_page(pdf, 999, 200).is_err(), "no such page");
+    assert!(hoclieu_preview::render_page_to(pdf, 999, 200, &jpeg).is_err(), "no such page");
 }
 
 #[test]

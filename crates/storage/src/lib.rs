@@ -60,8 +60,9 @@ fn map_not_found(key: &str) -> impl FnOnce(object_store::Error) -> Error + '_ {
 #[derive(Clone, Debug)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
-    /// Set for the local backend: where objects live on disk (for fsync).
+    /// Set for the local backend: where objects live on disk (for fsync), and its root.
     local: Option<Arc<LocalFileSystem>>,
+    root: Option<PathBuf>,
     /// Set for S3: signs short-lived download URLs.
     s3: Option<Arc<AmazonS3>>,
     description: String,
@@ -117,12 +118,18 @@ impl Storage {
     pub fn local(root: &FsPath) -> Result<Self> {
         std::fs::create_dir_all(root)?;
         let fs = Arc::new(LocalFileSystem::new_with_prefix(root)?.with_automatic_cleanup(true));
-        Ok(Storage { store: fs.clone(), local: Some(fs), s3: None, description: format!("local:{}", root.display()) })
+        Ok(Storage {
+            store: fs.clone(),
+            local: Some(fs),
+            root: Some(root.canonicalize()?),
+            s3: None,
+            description: format!("local:{}", root.display()),
+        })
     }
 
     /// Objects in memory (tests, throw-away instances).
     pub fn memory() -> Self {
-        Storage { store: Arc::new(InMemory::new()), local: None, s3: None, description: "memory".into() }
+        Storage { store: Arc::new(InMemory::new()), local: None, root: None, s3: None, description: "memory".into() }
     }
 
     /// An S3-compatible bucket (AWS, MinIO, Ceph…).
@@ -139,7 +146,7 @@ impl Storage {
         }
         let s3 = Arc::new(builder.build()?);
         let description = format!("s3:{}/{}", config.endpoint.trim_end_matches('/'), config.bucket);
-        Ok(Storage { store: s3.clone(), local: None, s3: Some(s3), description })
+        Ok(Storage { store: s3.clone(), local: None, root: None, s3: Some(s3), description })
     }
 
     /// A short-lived URL that downloads an object straight from the object store, with the file
@@ -249,6 +256,52 @@ impl Storage {
                     .map_err(Error::from)
             })
             .boxed()
+    }
+
+    /// Pieces of objects the local backend was still writing when its process died (files named
+    /// `<key>#<n>`, which listings do not show), as keys relative to the root. Always empty for
+    /// other backends: an S3 bucket drops incomplete multipart uploads by a lifecycle rule (see
+    /// docs/DEPLOYMENT.md).
+    pub async fn unfinished_writes(&self) -> Result<Vec<Listed>> {
+        let Some(root) = self.root.clone() else { return Ok(Vec::new()) };
+        let walk = move || -> std::io::Result<Vec<Listed>> {
+            let mut found = Vec::new();
+            let mut dirs = vec![root.clone()];
+            while let Some(dir) = dirs.pop() {
+                for entry in std::fs::read_dir(&dir)? {
+                    let entry = entry?;
+                    let meta = entry.metadata()?;
+                    if meta.is_dir() {
+                        dirs.push(entry.path());
+                    } else if entry.file_name().to_string_lossy().contains('#') {
+                        let key = entry
+                            .path()
+                            .strip_prefix(&root)
+                            .map_err(std::io::Error::other)?
+                            .to_string_lossy()
+                            .replace('\\', "/");
+                        let modified = meta.modified().map(chrono::DateTime::<chrono::Utc>::from).unwrap_or_default();
+                        found.push(Listed { key, size: meta.len(), modified });
+                    }
+                }
+            }
+            found.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(found)
+        };
+        Ok(tokio::task::spawn_blocking(walk).await.map_err(std::io::Error::other)??)
+    }
+
+    /// Removes one piece found by [`Self::unfinished_writes`].
+    pub async fn remove_unfinished_write(&self, key: &str) -> Result<()> {
+        let Some(root) = &self.root else { return Ok(()) };
+        if !key.contains('#') || key.split('/').any(|p| p == ".." || p.is_empty()) {
+            return Err(Error::NotFound(key.to_owned()));
+        }
+        match tokio::fs::remove_file(root.join(key)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn make_durable(&self, key: &str) -> Result<()> {
@@ -439,6 +492,26 @@ mod tests {
     async fn local_backend_conforms() {
         let dir = tempfile::tempdir().unwrap();
         conformance(Storage::local(dir.path()).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn unfinished_local_writes_are_found_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path()).unwrap();
+        let stored = write_all(&storage, b"whole", 2).await;
+        // What a multipart write cut short by kill -9 leaves behind.
+        let piece = dir.path().join(format!("{}#1", stored.key));
+        std::fs::write(&piece, vec![7u8; 1000]).unwrap();
+        let listed: Vec<Listed> = storage.list_keys("blobs").try_collect().await.unwrap();
+        assert_eq!(listed.len(), 1, "listings do not show the piece");
+        let found = storage.unfinished_writes().await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].key, format!("{}#1", stored.key));
+        assert_eq!(found[0].size, 1000);
+        assert!(storage.remove_unfinished_write("../x#1").await.is_err());
+        storage.remove_unfinished_write(&found[0].key).await.unwrap();
+        assert!(!piece.exists() && storage.exists(&stored.key).await.unwrap());
+        assert!(Storage::memory().unfinished_writes().await.unwrap().is_empty());
     }
 
     #[tokio::test]

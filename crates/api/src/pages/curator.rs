@@ -39,42 +39,27 @@ pub async fn sign_in_form(req: HttpRequest, app: web::Data<App>) -> PageResult {
     Ok(page(&caller, "Đăng nhập", &sign_in_page(&caller, &next, None, "")))
 }
 
-/// Whether a form post comes from this site (`Origin`, else `Referer`): sign-in has no session
-/// yet to carry a CSRF token, so a cross-site sign-in is refused this way.
-/// Hosts are compared without the scheme: behind a TLS proxy the server may see plain HTTP.
-fn same_origin(req: &HttpRequest) -> bool {
-    let host = req.connection_info().host().to_owned();
-    let from = |h: header::HeaderName| req.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    match from(header::ORIGIN).or_else(|| from(header::REFERER)) {
-        Some(o) => {
-            let rest = o.split_once("://").map_or("", |(_, r)| r);
-            rest.split('/').next() == Some(host.as_str())
-        }
-        None => true,
-    }
-}
-
 /// `POST /dang-nhap`.
 pub async fn sign_in_submit(req: HttpRequest, body: web::Bytes, app: web::Data<App>) -> PageResult {
     let form = Fields::parse(&body);
     let next = local_path(form.get("next"), "/cua-toi");
     let login = form.get("login").unwrap_or("").to_owned();
     let anonymous = crate::auth::Caller::anonymous(&req);
-    if !same_origin(&req) {
+    if !crate::auth::same_site(&req) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed", "cross-site sign-in").into());
     }
     match crate::accounts::sign_in(&req, &app, &login, form.get("password").unwrap_or("")).await {
         Ok(signed) => {
             Ok(HttpResponse::SeeOther().cookie(signed.cookie).insert_header((header::LOCATION, next)).finish())
         }
-        Err(e) if matches!(e.code, "invalid_credentials" | "account_locked" | "too_many_attempts") => {
-            let message = match e.code {
-                "invalid_credentials" => "Sai tên đăng nhập hoặc mật khẩu.".to_owned(),
-                "account_locked" => format!(
-                    "Đăng nhập sai quá nhiều lần nên tài khoản tạm khoá{}.",
-                    e.message.rsplit_once("until ").map(|(_, t)| format!(" đến {t}")).unwrap_or_default()
+        Err(e) if matches!(e.code, "invalid_credentials" | "too_many_attempts") => {
+            let message = match (e.code, e.retry_after) {
+                ("invalid_credentials", _) => "Sai tên đăng nhập hoặc mật khẩu.".to_owned(),
+                (_, Some(secs)) => format!(
+                    "Đăng nhập sai quá nhiều lần. Hãy thử lại sau {}.",
+                    if secs < 60 { format!("{secs} giây") } else { format!("{} phút", secs.div_ceil(60)) }
                 ),
-                _ => "Có quá nhiều lần đăng nhập sai từ địa chỉ này. Hãy thử lại sau 15 phút.".to_owned(),
+                _ => "Đăng nhập sai quá nhiều lần. Hãy thử lại sau ít phút.".to_owned(),
             };
             let mut r = page(&anonymous, "Đăng nhập", &sign_in_page(&anonymous, &next, Some(&message), &login));
             *r.status_mut() = e.status;

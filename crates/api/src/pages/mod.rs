@@ -201,11 +201,16 @@ fn shell() -> actix_web::HttpResponseBuilder {
     r.content_type("text/html; charset=utf-8")
         // Pages depend on the visitor: never shared caches.
         .insert_header((header::CACHE_CONTROL, "private, no-cache"))
-        .insert_header(("X-Content-Type-Options", "nosniff"))
-        .insert_header(("Referrer-Policy", "same-origin"))
-        .insert_header(("X-Frame-Options", "DENY"));
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP));
     r
 }
+
+/// What pages may load: their own scripts, styles, images, media and package frames, nothing
+/// inline (JSON-LD is data, not script), no plugins, never framed by other sites. The other
+/// security headers come with every answer (`security_headers` in lib.rs).
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+    media-src 'self' https: http:; frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+    frame-ancestors 'none'";
 
 fn render(caller: Option<&Caller>, title: &str, body: &str) -> String {
     let mut nav = String::from(r#"<a href="/">Tìm kiếm</a>"#);

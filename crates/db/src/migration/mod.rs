@@ -9,6 +9,7 @@ mod m20261126_000003_uploads;
 mod m20261202_000004_derivations;
 mod m20261203_000005_accounts;
 mod m20261203_000006_version_files;
+mod m20261204_000007_owners;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_derivations::Migration),
             Box::new(m20261203_000005_accounts::Migration),
             Box::new(m20261203_000006_version_files::Migration),
+            Box::new(m20261204_000007_owners::Migration),
         ]
     }
 }
