@@ -76,6 +76,16 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
+    /// 503 for a search refused because the server is at its limit (`search.max_in_flight`).
+    pub fn overloaded() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many searches at this moment; try again in a second",
+        )
+        .with_retry_after(1)
+    }
+
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }

@@ -27,6 +27,7 @@ pub async fn readyz(app: Data) -> HttpResponse {
     let db = app.db.ping().await;
     let db_seq = app.db.last_seq().await.ok();
     let index_seq = app.index.applied_seq().ok();
+    let cache = app.index.cache_stats();
     let body = json!({
         "status": if db.is_ok() { "ready" } else { "unavailable" },
         "database": if db.is_ok() { "ok" } else { "unavailable" },
@@ -35,6 +36,13 @@ pub async fn readyz(app: Data) -> HttpResponse {
             "applied_seq": index_seq,
             "database_seq": db_seq,
             "lag": db_seq.zip(index_seq).map(|(d, i)| (d - i).max(0)),
+        },
+        "search": {
+            "gate": app.searches.stats(),
+            "cache": {
+                "hits": cache.hits, "misses": cache.misses, "hit_rate": cache.hit_rate(),
+                "entries": cache.entries, "bytes": cache.bytes, "max_bytes": cache.max_bytes,
+            },
         },
     });
     let status = if db.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -60,7 +68,8 @@ pub async fn vocabularies(app: Data) -> HttpResponse {
 pub async fn search(req: HttpRequest, app: Data) -> Result<HttpResponse, ApiError> {
     auth::reader(&req, &app).await?;
     let params = SearchParams::parse(req.query_string(), &app.vocab)?;
-    let response = app.index.search(&params.request)?;
+    let (index, request) = (app.index.clone(), params.request.clone());
+    let response = app.searches.run(move || index.search(&request)).await??;
     if app.settings.query_log && !params.request.text.is_empty() && params.page == 1 {
         // Relaxed matches are what the teacher did not ask for: the query found nothing.
         let found = if response.relaxed { 0 } else { response.total };
@@ -72,7 +81,8 @@ pub async fn search(req: HttpRequest, app: Data) -> Result<HttpResponse, ApiErro
 pub async fn suggest(req: HttpRequest, app: Data) -> Result<HttpResponse, ApiError> {
     auth::reader(&req, &app).await?;
     let params = SuggestParams::parse(req.query_string())?;
-    let suggestions = app.index.suggest(&params.q, params.limit)?;
+    let (index, q, limit) = (app.index.clone(), params.q.clone(), params.limit);
+    let suggestions = app.searches.run(move || index.suggest(&q, limit)).await??;
     Ok(HttpResponse::Ok().json(json!({"q": params.q, "suggestions": suggestions})))
 }
 

@@ -13,6 +13,7 @@ mod auth;
 mod batch;
 mod download;
 pub mod error;
+mod gate;
 mod handlers;
 mod pages;
 mod params;
@@ -40,6 +41,7 @@ use tokio::sync::Notify;
 pub use auth::LoginLimiter;
 pub use batch::{DownloadCounter, SearchLog};
 pub use error::ApiError;
+pub use gate::SearchGate;
 pub use preview::PackageCache;
 
 /// Settings of the HTTP layer.
@@ -80,6 +82,8 @@ pub struct App {
     pub db: Db,
     pub storage: Storage,
     pub index: SearchIndex,
+    /// Where searches and suggestions run (blocking threads, with load shedding).
+    pub searches: SearchGate,
     pub ingest: Ingest,
     pub vocab: Arc<Vocabularies>,
     /// Woken after a local write so the index follows at once.

@@ -197,6 +197,9 @@ pub struct FacetsView {
 #[derive(Serialize)]
 pub struct SearchView {
     pub total: u64,
+    /// Whether `total` and the facet counts are estimates (two significant digits): the search
+    /// matched more materials than it counts one by one.
+    pub total_is_estimate: bool,
     /// Set when the query as typed found nothing and these are the results of this correction
     /// ("Có phải bạn muốn tìm…").
     pub corrected_query: Option<String>,
@@ -239,6 +242,7 @@ impl SearchView {
         let Facets { subject, grade, series, resource_type } = r.facets;
         SearchView {
             total: r.total,
+            total_is_estimate: r.total_is_estimate,
             corrected_query: r.corrected_query,
             relaxed: r.relaxed,
             page,

@@ -185,6 +185,12 @@ pub struct QueryResult {
     pub query: EvalQuery,
     pub hoclieu: Scores,
     pub baseline: Scores,
+    /// The same query ranked by scoring every match (no phases, no correction): what the phased
+    /// search must equal or beat.
+    pub exhaustive: Scores,
+    /// Whether the phased search's page is the exhaustive one (same materials, same order);
+    /// `None` when the phased search corrected or relaxed the query.
+    pub same_page: Option<bool>,
     /// Records of grade ≥ 2 in the corpus (after the query's filters).
     pub relevant: usize,
     /// Titles of hoclieu's top 3 (for reading the report).
@@ -201,6 +207,11 @@ pub struct QueryResult {
 pub struct Summary {
     pub per_variant: BTreeMap<String, (usize, Scores, Scores)>,
     pub overall: (usize, Scores, Scores),
+    /// Overall scores of the exhaustive ranking of the queries as typed.
+    pub exhaustive: Scores,
+    /// Queries answered as typed, and how many of them got exactly the exhaustive page.
+    pub as_typed: usize,
+    pub same_page: usize,
 }
 
 fn add(a: &mut Scores, b: Scores) {
@@ -224,12 +235,18 @@ pub fn summarise(results: &[QueryResult]) -> Summary {
         summary.overall.0 += 1;
         add(&mut summary.overall.1, r.hoclieu);
         add(&mut summary.overall.2, r.baseline);
+        add(&mut summary.exhaustive, r.exhaustive);
+        if let Some(same) = r.same_page {
+            summary.as_typed += 1;
+            summary.same_page += usize::from(same);
+        }
     }
     for e in summary.per_variant.values_mut() {
         *e = (e.0, mean(e.1, e.0), mean(e.2, e.0));
     }
     let o = summary.overall;
     summary.overall = (o.0, mean(o.1, o.0), mean(o.2, o.0));
+    summary.exhaustive = mean(summary.exhaustive, o.0);
     summary
 }
 
@@ -263,6 +280,11 @@ pub async fn evaluate(queries: &[EvalQuery], corpus: &[Material], repeat: usize)
         let response = response.expect("at least one run");
         let ranked: Vec<u8> =
             response.hits.iter().map(|h| by_id.get(&h.id).map_or(0, |m| q.want.grade(&m.meta))).collect();
+        let reference = index.search_exhaustively(&request).map_err(err)?;
+        let exhaustive: Vec<u8> =
+            reference.hits.iter().map(|h| by_id.get(&h.id).map_or(0, |m| q.want.grade(&m.meta))).collect();
+        let same_page = (response.corrected_query.is_none() && !response.relaxed)
+            .then(|| response.hits.iter().map(|h| h.id).eq(reference.hits.iter().map(|h| h.id)));
         // The baseline has no filters: it filters its top 1,000 afterwards.
         let base: Vec<u8> = baseline
             .search(&q.q, 1000)
@@ -276,6 +298,8 @@ pub async fn evaluate(queries: &[EvalQuery], corpus: &[Material], repeat: usize)
         out.push(QueryResult {
             hoclieu: score(&ranked, &grades),
             baseline: score(&base, &grades),
+            exhaustive: score(&exhaustive, &grades),
+            same_page,
             relevant,
             top: response.hits.iter().take(3).map(|h| h.title.clone()).collect(),
             corrected: response.corrected_query.clone(),

@@ -23,6 +23,10 @@ async fn search_quality_meets_the_goals() {
         s.overall.1.ndcg,
         s.overall.2.ndcg
     );
+    // The phased search (pruned candidates, re-ranked) ranks as scoring every match does.
+    assert!(s.as_typed >= 80, "{} queries answered as typed", s.as_typed);
+    assert!(s.same_page * 100 >= s.as_typed * 95, "same page for {} of {}", s.same_page, s.as_typed);
+    assert!(s.overall.1.ndcg >= s.exhaustive.ndcg - 0.005, "{:.3} < {:.3}", s.overall.1.ndcg, s.exhaustive.ndcg);
 }
 
 #[test]

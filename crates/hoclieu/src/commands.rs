@@ -35,7 +35,8 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
     let vocab = context::vocabularies(&config)?;
     let db = context::database(&config, &g.data_dir, Schema::on_start(&config)).await?;
     let storage = context::storage(&config, &g.data_dir)?;
-    let index = SearchIndex::open(&config.index_dir(&g.data_dir), context::language(&config, vocab.clone())?)?;
+    let index = SearchIndex::open(&config.index_dir(&g.data_dir), context::language(&config, vocab.clone())?)?
+        .with_cache(config.search.cache_mb << 20);
     let ingest = Ingest::new(db.clone(), storage.clone(), vocab.clone());
 
     if let Some(demo) = demo {
@@ -48,6 +49,19 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
             }
         }
     }
+
+    // The spelling lexicon and the suggestion table, before the first request (requests never
+    // build them; the index follower keeps them current).
+    let started = Instant::now();
+    let derived = index.clone();
+    tokio::task::spawn_blocking(move || derived.refresh_derived(true))
+        .await
+        .map_err(|e| Error::Message(format!("building the spelling lexicon: {e}")))??;
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        documents = index.num_docs(),
+        "spelling lexicon and suggestion table built"
+    );
 
     let wake = Arc::new(Notify::new());
     let poll = Duration::from_millis(config.index.poll_interval_ms.max(10));
@@ -122,10 +136,13 @@ pub async fn serve(g: &Global, mut config: Config, bind: Option<String>, demo: O
     let listener = std::net::TcpListener::bind(&config.server.bind)
         .map_err(|e| Error::Message(format!("cannot listen on {}: {e}", config.server.bind)))?;
     let addr = listener.local_addr()?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let search_threads = if config.search.threads == 0 { cores } else { config.search.threads };
     let app = App {
         db: db.clone(),
         storage,
         index,
+        searches: hoclieu_api::SearchGate::new(config.search.max_in_flight, search_threads),
         ingest,
         vocab,
         index_wake: wake,

@@ -102,6 +102,9 @@ pub struct Uploads {
 pub struct Search {
     pub query_log: bool,
     pub query_log_days: u64,
+    pub cache_mb: u64,
+    pub max_in_flight: usize,
+    pub threads: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -225,6 +228,9 @@ impl Config {
         }
         if p.sandbox_memory_mb < 256 || p.converter_memory_mb < 256 {
             return Err("configuration: preview.sandbox_memory_mb and converter_memory_mb must be ≥ 256".into());
+        }
+        if self.search.max_in_flight == 0 {
+            return Err("configuration: search.max_in_flight must be ≥ 1".into());
         }
         if self.server.max_upload_bytes == 0 {
             return Err("configuration: server.max_upload_bytes must be positive".into());

@@ -497,3 +497,70 @@ fn every_answer_carries_the_security_headers() {
         }
     }
 }
+
+#[test]
+fn a_saturated_server_sheds_searches_at_once_and_keeps_serving() {
+    let data = Data::new()
+        .with_env("HOCLIEU__SEARCH__MAX_IN_FLIGHT", "1")
+        .with_env("HOCLIEU__SEARCH__THREADS", "1")
+        .with_env("HOCLIEU__SEARCH__CACHE_MB", "0");
+    import_demo(&data);
+    let server = data.serve(&[]);
+    let queries = ["giao an toan 10", "duong tron", "quang hop", "bai giang hoa 10", "tieng anh 8", "phan so"];
+    let results: Vec<(u16, String, serde_json::Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|t| {
+                let server = &server;
+                s.spawn(move || {
+                    (0..30)
+                        .map(|i| {
+                            let q = queries[(t + i) % queries.len()];
+                            let r = server.get(&format!("/api/v1/search?q={}", encode(q)));
+                            let retry = header(&r, "retry-after");
+                            let (status, body) = json_of(r);
+                            (status, retry, body)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let shed: Vec<_> = results.iter().filter(|(s, _, _)| *s != 200).collect();
+    assert!(!shed.is_empty(), "16 clients against a limit of 1 are refused some of the time");
+    assert!(shed.len() < results.len(), "and served the rest of the time");
+    for (status, retry, body) in &shed {
+        assert_eq!(*status, 503, "{body}");
+        assert_eq!(retry, "1");
+        assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    }
+    let (_, ready) = server.json("/readyz");
+    assert_eq!(ready["search"]["gate"]["shed"].as_u64().unwrap(), shed.len() as u64, "{ready}");
+    // The page says it in Vietnamese (the limit is free again now).
+    assert_eq!(server.get("/?q=duong+tron").status(), 200);
+}
+
+#[test]
+fn a_cached_search_sees_the_next_publish_and_withdrawal() {
+    let data = Data::new();
+    let admin = data.api_key("admin");
+    let server = data.serve(&[]);
+    let q = "tich phan suy rong";
+    assert_eq!(server.json(&format!("/api/v1/search?q={}", encode(q))).1["total"], 0);
+    let meta = r#"{"title":"Tích phân suy rộng","subject":"toan","grade":12,"resource_type":"bai-giang"}"#;
+    let (status, m) = server.upload(Some(&admin), meta, &[("a.txt", b"noi dung")]);
+    assert_eq!(status, 201, "{m}");
+    server.wait_for_hits(q, 1);
+    let hits = |server: &Server| server.json("/readyz").1["search"]["cache"]["hits"].as_u64().unwrap();
+    let before = hits(&server);
+    let (_, again) = server.json(&format!("/api/v1/search?q={}", encode(q)));
+    assert_eq!(again["total"], 1);
+    assert_eq!(again["total_is_estimate"], false);
+    assert!(hits(&server) > before, "the second identical search comes from the cache");
+    let path = format!("/api/v1/materials/{}/withdraw", m["id"].as_str().unwrap());
+    let auth = format!("Bearer {admin}");
+    let body = br#"{"reason":"Trung lap"}"#;
+    let r = server.post(&path, &[("Authorization", &auth), ("Content-Type", "application/json")], body);
+    assert_eq!(r.status(), 200);
+    server.wait_for_hits(q, 0);
+}

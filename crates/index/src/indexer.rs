@@ -145,7 +145,9 @@ impl Indexer {
     }
 
     /// Commits on a blocking thread, recording the applied sequence number, and makes the
-    /// commit visible to searches.
+    /// commit visible to searches — after the spelling lexicon and the suggestion table have
+    /// caught up with it, when it changed them a lot (a first import), so no search sees new
+    /// documents with an old lexicon.
     async fn commit(&mut self) -> Result<()> {
         let mut writer = self.writer.take().expect("writer present");
         let payload =
@@ -161,6 +163,10 @@ impl Indexer {
         .map_err(|e| Error::Task(e.to_string()))?;
         self.writer = Some(writer);
         result?;
+        let index = self.index.clone();
+        tokio::task::spawn_blocking(move || index.refresh_derived_on_latest_commit())
+            .await
+            .map_err(|e| Error::Task(e.to_string()))??;
         self.index.reload()
     }
 }
@@ -186,6 +192,24 @@ pub async fn follow(index: SearchIndex, db: Db, wake: Arc<Notify>, poll: Duratio
                 }
                 Err(e) => tracing::error!(error = %e, "cannot open the index writer"),
             }
+        }
+        if indexer.is_none() {
+            // Another process writes the index: search its latest commit.
+            let latest = index.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = latest.refresh_derived_on_latest_commit();
+                latest.reload()
+            })
+            .await;
+        }
+        // The lexicon and the suggestion table follow the commits (when stale), here rather than
+        // in a request.
+        let derived = index.clone();
+        match tokio::task::spawn_blocking(move || derived.refresh_derived(false)).await {
+            Ok(Ok(true)) => tracing::debug!("spelling lexicon and suggestion table rebuilt"),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot rebuild the spelling lexicon"),
+            Err(e) => tracing::warn!(error = %e, "the lexicon task failed"),
         }
         if let Some(i) = indexer.as_mut() {
             match i.catch_up(&db).await {

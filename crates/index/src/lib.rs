@@ -9,6 +9,7 @@
 
 pub mod analyzer;
 pub mod baseline;
+mod cache;
 mod collector;
 mod indexer;
 pub mod query;
@@ -18,7 +19,7 @@ mod spell;
 mod suggest;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use hoclieu_domain::{Synonyms, Vocabularies};
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::{Index, IndexReader, ReloadPolicy};
 
+pub use cache::CacheStats;
 pub use indexer::{Indexer, follow};
 pub use schema::{Fields, SCHEMA_VERSION};
 pub use search::{Facets, Filters, Hit, MAX_DEPTH, SearchRequest, SearchResponse, Sort, escape_into};
@@ -81,6 +83,22 @@ pub(crate) struct Payload {
     pub seq: i64,
 }
 
+/// What identifies the documents a searcher sees, whichever reader it comes from: its segments
+/// and their live documents.
+fn commit_identity(searcher: &tantivy::Searcher) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for r in searcher.segment_readers() {
+        r.segment_id().hash(&mut h);
+        r.num_docs().hash(&mut h);
+    }
+    h.finish()
+}
+
+fn index_settings() -> tantivy::IndexSettings {
+    tantivy::IndexSettings { docstore_blocksize: schema::DOCSTORE_BLOCK_BYTES, ..Default::default() }
+}
+
 /// A search index: open for reading; writes go through an [`Indexer`].
 #[derive(Clone)]
 pub struct SearchIndex {
@@ -89,17 +107,28 @@ pub struct SearchIndex {
     fields: Fields,
     location: PathBuf,
     lang: Arc<Language>,
-    /// Words of the index for spelling correction, rebuilt when stale (see `lexicon`).
-    lexicon: Arc<Mutex<Option<CachedLexicon>>>,
+    /// What is derived from the whole index for requests to read (never build): the spelling
+    /// lexicon and the table of suggestions for short prefixes.
+    derived: Arc<DerivedState>,
+    /// First pages of recent searches, keyed by the index generation.
+    cache: Arc<cache::SearchCache>,
+    /// Documents a search visits to count its matches before it estimates.
+    count_budget: u64,
 }
 
-/// A lexicon, when it was built and from how many documents.
-type CachedLexicon = (Instant, u64, Arc<spell::Lexicon>);
+/// The lexicon and the suggestion table, and what they were built from.
+#[derive(Default)]
+struct DerivedState {
+    lexicon: RwLock<Option<Arc<spell::Lexicon>>>,
+    suggestions: RwLock<Arc<suggest::Table>>,
+    /// When, from how many documents and from which commit (`commit_identity`) they were last built.
+    built: Mutex<Option<(Instant, u64, u64)>>,
+}
 
-/// How long a lexicon serves before it is rebuilt (it is needed only by queries that found
-/// little, and new words matter little within a minute; a change of more than a tenth of the
-/// documents rebuilds it at once).
-const LEXICON_TTL: Duration = Duration::from_secs(60);
+/// How long the lexicon and the suggestion table serve before they are rebuilt after a commit
+/// (new words matter little within a minute; a change of more than a tenth of the documents
+/// rebuilds them at once).
+const DERIVED_TTL: Duration = Duration::from_secs(60);
 
 impl SearchIndex {
     /// Opens (or creates) the index under `dir`. Each schema version lives in its own
@@ -116,41 +145,105 @@ impl SearchIndex {
             }
         }
         let fields = Fields::new();
-        let index = Index::open_or_create(MmapDirectory::open(&location)?, fields.schema.clone())?;
+        // Settings apply when the index is created; an existing one keeps its own.
+        let index = Index::builder()
+            .schema(fields.schema.clone())
+            .settings(index_settings())
+            .open_or_create(MmapDirectory::open(&location)?)?;
         Self::finish_open(index, fields, location, lang)
     }
 
     /// An index in memory (tests, evaluation).
     pub fn in_memory(lang: Arc<Language>) -> Result<SearchIndex> {
         let fields = Fields::new();
-        let index = Index::create_in_ram(fields.schema.clone());
+        let index = Index::builder().schema(fields.schema.clone()).settings(index_settings()).create_in_ram()?;
         Self::finish_open(index, fields, PathBuf::from("(memory)"), lang)
     }
 
     fn finish_open(index: Index, fields: Fields, location: PathBuf, lang: Arc<Language>) -> Result<SearchIndex> {
         analyzer::register(&index);
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::OnCommitWithDelay).try_into()?;
-        Ok(SearchIndex { index, reader, fields, location, lang, lexicon: Arc::default() })
+        // Reloaded by hand: after our own commits once the lexicon has caught up (see
+        // `Indexer::commit`), and by the follower for commits of another process.
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let cache = Arc::new(cache::SearchCache::new(cache::DEFAULT_BYTES));
+        Ok(SearchIndex {
+            index,
+            reader,
+            fields,
+            location,
+            lang,
+            derived: Arc::default(),
+            cache,
+            count_budget: search::COUNT_BUDGET,
+        })
+    }
+
+    /// Sets how many documents a search visits to count its matches before it estimates
+    /// (tests use a small one).
+    pub fn with_count_budget(mut self, documents: u64) -> SearchIndex {
+        self.count_budget = documents.max(1);
+        self
+    }
+
+    /// Sets the memory bound of the cache of first pages (0 turns it off).
+    pub fn with_cache(mut self, max_bytes: u64) -> SearchIndex {
+        self.cache = Arc::new(cache::SearchCache::new(max_bytes));
+        self
+    }
+
+    /// How the cache of first pages is doing.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
     }
 
     pub fn language(&self) -> &Language {
         &self.lang
     }
 
-    /// The lexicon of the current commit, rebuilt when older than a minute.
-    fn lexicon(&self, searcher: &tantivy::Searcher) -> Result<Arc<spell::Lexicon>> {
-        let mut cached = self.lexicon.lock().expect("lexicon lock");
+    /// The spelling lexicon, if one has been built (requests never build it).
+    pub(crate) fn current_lexicon(&self) -> Option<Arc<spell::Lexicon>> {
+        self.derived.lexicon.read().expect("lexicon lock").clone()
+    }
+
+    pub(crate) fn suggestion_table(&self) -> Arc<suggest::Table> {
+        self.derived.suggestions.read().expect("suggestion lock").clone()
+    }
+
+    /// Rebuilds the spelling lexicon and the suggestion table from the current commit when they
+    /// are missing, or stale (a new commit and older than a minute, or a tenth of the documents
+    /// changed), or when `force`d. Blocking work (about a second at a million documents): the
+    /// index follower and the commands call it after committing, never a request. Returns
+    /// whether it rebuilt.
+    pub fn refresh_derived(&self, force: bool) -> Result<bool> {
+        self.refresh_derived_from(&self.reader.searcher(), force)
+    }
+
+    /// [`Self::refresh_derived`] on the latest commit, before searches see it.
+    pub(crate) fn refresh_derived_on_latest_commit(&self) -> Result<bool> {
+        let reader: IndexReader = self.index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        self.refresh_derived_from(&reader.searcher(), false)
+    }
+
+    fn refresh_derived_from(&self, searcher: &tantivy::Searcher, force: bool) -> Result<bool> {
+        let searcher = searcher.clone();
         let docs = searcher.num_docs();
-        if let Some((built, built_docs, lexicon)) = cached.as_ref() {
-            // Fresh enough, unless the index grew or shrank a lot since (a first import).
-            let changed_a_lot = built_docs.abs_diff(docs) * 10 > docs.max(1);
-            if built.elapsed() < LEXICON_TTL && !changed_a_lot {
-                return Ok(lexicon.clone());
+        let generation = commit_identity(&searcher);
+        {
+            let built = self.derived.built.lock().expect("derived lock");
+            if let Some((at, built_docs, built_generation)) = *built {
+                let changed_a_lot = built_docs.abs_diff(docs) * 10 > docs.max(1);
+                let stale = built_generation != generation && at.elapsed() >= DERIVED_TTL;
+                if !force && !changed_a_lot && !stale {
+                    return Ok(false);
+                }
             }
         }
-        let lexicon = Arc::new(spell::Lexicon::build(searcher, &self.fields)?);
-        *cached = Some((Instant::now(), docs, lexicon.clone()));
-        Ok(lexicon)
+        let lexicon = Arc::new(spell::Lexicon::build(&searcher, &self.fields)?);
+        let table = Arc::new(self.build_suggestion_table(&searcher)?);
+        *self.derived.lexicon.write().expect("lexicon lock") = Some(lexicon);
+        *self.derived.suggestions.write().expect("suggestion lock") = table;
+        *self.derived.built.lock().expect("derived lock") = Some((Instant::now(), docs, generation));
+        Ok(true)
     }
 
     /// Where the index lives.

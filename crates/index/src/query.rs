@@ -187,23 +187,43 @@ pub struct Correction {
     pub alternatives: Vec<Alternative>,
 }
 
-/// How strictly the words must match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Matching {
-    /// Every required word (or its synonyms or corrections).
-    All,
-    /// At least this many of the query's units.
-    AtLeast(usize),
-}
-
-/// A built query and what it looks for.
+/// A built query: how to score a document, and what a document must contain to match.
 pub struct Built {
-    pub query: Box<dyn Query>,
+    /// The relevance of a document: every clause optional, so a document scores what it
+    /// matches (a document that matches every required unit scores exactly as if they were
+    /// required). Used on the candidates of the first phase, never on every match.
+    pub scoring: Box<dyn Query>,
+    /// The units of meaning a document must contain.
+    pub required: Vec<Unit>,
     /// Phrases (folded words) to highlight: the query's words, and synonyms and corrections
     /// as whole phrases.
     pub highlight: Vec<Vec<String>>,
+}
+
+/// A unit of meaning a document must contain (on folded words): its alternatives — the words as
+/// typed, synonyms, corrections — each a list of words that must all occur, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    pub alternatives: Vec<Vec<String>>,
+    pub scope: Scope,
+}
+
+/// Where a unit's words count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Any text or metadata field, or the text of the files.
+    Text,
+    /// A subject's name: the material's subject, or its title, lesson or chapter.
+    Subject,
+    /// A number read as a grade: the material's grade.
+    Grade,
+}
+
+impl Built {
     /// Units of meaning (words, or phrases with synonyms) the query requires.
-    pub units: usize,
+    pub fn units(&self) -> usize {
+        self.required.len()
+    }
 }
 
 /// Weighted text fields searched for every word.
@@ -289,17 +309,10 @@ fn all_of(clauses: Vec<Box<dyn Query>>) -> Box<dyn Query> {
 }
 
 /// Builds the query for `parsed`.
-pub fn build(
-    fields: &Fields,
-    lang: &Language,
-    parsed: &Parsed,
-    hints: &Hints,
-    corrections: &[Correction],
-    matching: Matching,
-) -> Built {
+pub fn build(fields: &Fields, lang: &Language, parsed: &Parsed, hints: &Hints, corrections: &[Correction]) -> Built {
     let words = &parsed.words;
     if words.is_empty() {
-        return Built { query: Box::new(AllQuery), highlight: Vec::new(), units: 0 };
+        return Built { scoring: Box::new(AllQuery), required: Vec::new(), highlight: Vec::new() };
     }
     let synonyms: &Synonyms = &lang.synonyms;
     let folds: Vec<String> = words.iter().map(|w| w.fold.clone()).collect();
@@ -320,18 +333,23 @@ pub fn build(
         }
     };
     let is_required = |k: usize| !synonyms.is_optional(&words[k].exact) && !hints.boost_only.contains(&k);
-    // Units: (required, query).
-    let mut units: Vec<(bool, Box<dyn Query>)> = Vec::new();
+    // Scoring clauses, and the alternatives of each required unit.
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let mut required: Vec<Unit> = Vec::new();
+    let text_unit = |alternatives: Vec<Vec<String>>| Unit { alternatives, scope: Scope::Text };
     let mut i = 0;
     while i < words.len() {
         if let Some(c) = corrections.iter().find(|c| c.range.start == i) {
             let mut alternatives: Vec<(Occur, Box<dyn Query>)> =
                 vec![(Occur::Should, all_of(c.range.clone().map(single).collect()))];
+            let mut matching = vec![folds[c.range.clone()].to_vec()];
             for a in &c.alternatives {
                 alternatives.push((Occur::Should, boosted(phrase_clause(fields, &a.words), a.weight)));
                 highlight.push(a.words.clone());
+                matching.push(a.words.clone());
             }
-            units.push((true, Box::new(BooleanQuery::new(alternatives))));
+            clauses.push((Occur::Should, Box::new(BooleanQuery::new(alternatives))));
+            required.push(text_unit(matching));
             i = c.range.end.max(i + 1);
         } else if let Some((len, alts)) = synonyms.at_start(&folds[i..]) {
             highlight.extend(alts.iter().cloned());
@@ -346,32 +364,28 @@ pub fn build(
             for a in &alts {
                 alternatives.push((Occur::Should, boosted(phrase_clause(fields, a), SYNONYM_WEIGHT)));
             }
-            let required = (i..i + len).any(&is_required);
-            units.push((required, Box::new(BooleanQuery::new(alternatives))));
+            clauses.push((Occur::Should, Box::new(BooleanQuery::new(alternatives))));
+            if (i..i + len).any(&is_required) {
+                let mut matching = vec![folds[i..i + len].to_vec()];
+                matching.extend(alts.iter().cloned());
+                required.push(text_unit(matching));
+            }
             i += len;
         } else if hints.boost_only.contains(&i) {
             i += 1;
         } else {
-            units.push((is_required(i), single(i)));
+            clauses.push((Occur::Should, single(i)));
+            if is_required(i) {
+                let scope = if hints.subject_words.iter().any(|(k, _)| *k == i) {
+                    Scope::Subject
+                } else if hints.grade_words.contains(&i) && folds[i].parse::<u64>().is_ok() {
+                    Scope::Grade
+                } else {
+                    Scope::Text
+                };
+                required.push(Unit { alternatives: vec![vec![folds[i].clone()]], scope });
+            }
             i += 1;
-        }
-    }
-    let unit_count = units.iter().filter(|(r, _)| *r).count();
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    match matching {
-        Matching::All => {
-            for (required, q) in units {
-                clauses.push((if required { Occur::Must } else { Occur::Should }, q));
-            }
-        }
-        Matching::AtLeast(n) => {
-            let (required, optional): (Vec<_>, Vec<_>) = units.into_iter().partition(|(r, _)| *r);
-            let required: Vec<Box<dyn Query>> = required.into_iter().map(|(_, q)| q).collect();
-            let n = n.clamp(1, required.len().max(1));
-            if !required.is_empty() {
-                clauses.push((Occur::Must, Box::new(BooleanQuery::union_with_minimum_required_clauses(required, n))));
-            }
-            clauses.extend(optional.into_iter().map(|(_, q)| (Occur::Should, q)));
         }
     }
     for pair in words.windows(2) {
@@ -382,7 +396,91 @@ pub fn build(
     }
     highlight.sort();
     highlight.dedup();
-    Built { query: Box::new(BooleanQuery::new(clauses)), highlight, units: unit_count }
+    Built { scoring: Box::new(BooleanQuery::new(clauses)), required, highlight }
+}
+
+/// What a document must contain, as tantivy queries on folded words.
+pub mod matching {
+    use super::*;
+
+    /// One alternative of a unit: every word in the metadata words, or (with `files`) there or
+    /// in the text of the files.
+    fn alternative(fields: &Fields, words: &[String], files: bool) -> Box<dyn Query> {
+        let word = |w: &str| -> Box<dyn Query> {
+            if files {
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Should, term_query(fields.all, w)),
+                    (Occur::Should, term_query(fields.content, w)),
+                ]))
+            } else {
+                term_query(fields.all, w)
+            }
+        };
+        all_of(words.iter().map(|w| word(w)).collect())
+    }
+
+    /// A unit exactly: its words where its scope says (with `files`: the text of the files too,
+    /// for words of the text).
+    pub fn unit(fields: &Fields, unit: &Unit, files: bool) -> Box<dyn Query> {
+        let any = |qs: Vec<Box<dyn Query>>| -> Box<dyn Query> {
+            if qs.len() == 1 {
+                qs.into_iter().next().expect("one query")
+            } else {
+                Box::new(BooleanQuery::new(qs.into_iter().map(|q| (Occur::Should, q)).collect()))
+            }
+        };
+        match unit.scope {
+            Scope::Text => any(unit.alternatives.iter().map(|a| alternative(fields, a, files)).collect()),
+            // The subject's name is among the metadata words of its materials.
+            Scope::Subject => {
+                let w = &unit.alternatives[0][0];
+                any(vec![term_query(fields.meta, w), term_query(fields.topic, w), term_query(fields.chapter.fold, w)])
+            }
+            // "lớp N" is among the metadata words of grade N.
+            Scope::Grade => term_query(fields.meta, &unit.alternatives[0][0]),
+        }
+    }
+
+    /// A unit loosely: its words anywhere in the metadata words. Matches at least what
+    /// [`unit`] matches without the files, and is a single term for a single word.
+    fn loose(fields: &Fields, unit: &Unit) -> Box<dyn Query> {
+        if let [one] = unit.alternatives.as_slice() {
+            return alternative(fields, one, false);
+        }
+        Box::new(BooleanQuery::new(
+            unit.alternatives.iter().map(|a| (Occur::Should, alternative(fields, a, false))).collect(),
+        ))
+    }
+
+    /// Every unit, loosely, in the metadata words: the pruned first phase. Single words make a
+    /// plain intersection of terms, which tantivy scores with block-max WAND; its candidates
+    /// are then checked against [`anywhere`].
+    pub fn metadata(fields: &Fields, built: &Built, filters: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            built.required.iter().map(|u| (Occur::Must, loose(fields, u))).collect();
+        clauses.extend(filters.into_iter().map(|f| (Occur::Must, f)));
+        if clauses.is_empty() {
+            return Box::new(AllQuery);
+        }
+        Box::new(BooleanQuery::new(clauses))
+    }
+
+    /// At least `n` of the units, exactly, files included: what a search matches and counts
+    /// (`n` = every unit for a strict search).
+    pub fn anywhere(fields: &Fields, built: &Built, n: usize) -> Box<dyn Query> {
+        let units: Vec<Box<dyn Query>> = built.required.iter().map(|u| unit(fields, u, true)).collect();
+        match units.len() {
+            0 => Box::new(AllQuery),
+            len if n >= len => all_of(units),
+            _ => Box::new(BooleanQuery::union_with_minimum_required_clauses(units, n.max(1))),
+        }
+    }
+
+    /// Any unit, loosely: the candidates of a relaxed search (a union of terms, which tantivy
+    /// also prunes).
+    pub fn any_unit(fields: &Fields, built: &Built) -> Box<dyn Query> {
+        Box::new(BooleanQuery::new(built.required.iter().map(|u| (Occur::Should, loose(fields, u))).collect()))
+    }
 }
 
 #[cfg(test)]

@@ -12,11 +12,14 @@ use crate::analyzer;
 
 /// Bumped whenever the schema or the analyzers change: an index built with another version is
 /// rebuilt from the database on open (it lives in its own directory, `v<N>`).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
-/// Characters of a material's extracted text kept in the document store for snippets (all of it
-/// is indexed).
-const STORED_CONTENT_CHARS: usize = 4_000;
+/// Characters of a description, and of a material's extracted text, kept in the document store
+/// for snippets (all of it is indexed): a hit decompresses and highlights only this much.
+pub const STORED_SNIPPET_CHARS: usize = 1_500;
+/// Size of a compressed block of the document store: a hit decompresses one block, so smaller
+/// blocks make the ten hits of a page cheaper (tantivy's default is 16 KiB).
+pub const DOCSTORE_BLOCK_BYTES: usize = 4_096;
 
 /// A text field indexed twice: folded (no diacritics) and exact (diacritics, canonical tones).
 #[derive(Clone, Copy, Debug)]
@@ -34,12 +37,19 @@ pub struct Fields {
     pub title_bigram: Field,
     /// Bigrams of exact words: whether two words typed with diacritics occur together.
     pub title_bigram_exact: Field,
-    pub title_prefix: Field,
     pub lesson: TextPair,
-    pub lesson_prefix: Field,
+    /// Every metadata word (title and lesson twice, keywords, chapter, description, vocabulary
+    /// words) in one folded field: a query's words are found here with one term each, so the
+    /// first phase of a search is an intersection tantivy can prune (block-max WAND).
+    pub all: Field,
+    /// Title and lesson words (folded), and every prefix of them: suggestions.
+    pub topic: Field,
+    pub topic_prefix: Field,
     pub chapter: TextPair,
     pub keywords: TextPair,
     pub description: TextPair,
+    /// The beginning of the description, stored for snippets.
+    pub description_stored: Field,
     /// The material's vocabulary values as words (labels, aliases, "lớp 10"), so a query word
     /// such as "toán", "10" or "kntt" can be satisfied by metadata as well as by text.
     pub meta: Field,
@@ -87,11 +97,13 @@ impl Fields {
         let lesson = pair("lesson", true);
         let chapter = pair("chapter", true);
         let keywords = pair("keywords", false);
-        let description = pair("description", true);
+        let description = pair("description", false);
+        let description_stored = b.add_text_field("description_stored", STORED);
         let title_bigram = b.add_text_field("title_bigram", text(analyzer::BIGRAM, false, false));
         let title_bigram_exact = b.add_text_field("title_bigram_exact", text(analyzer::EXACT_BIGRAM, false, false));
-        let title_prefix = b.add_text_field("title_prefix", text(analyzer::PREFIX, false, false));
-        let lesson_prefix = b.add_text_field("lesson_prefix", text(analyzer::PREFIX, false, false));
+        let all = b.add_text_field("all", text(analyzer::FOLD, false, false));
+        let topic = b.add_text_field("topic", text(analyzer::FOLD, false, false));
+        let topic_prefix = b.add_text_field("topic_prefix", text(analyzer::PREFIX, false, false));
         let meta = b.add_text_field("meta", text(analyzer::FOLD, false, true));
         let content = b.add_text_field("content", text(analyzer::FOLD, false, false));
         let content_stored = b.add_text_field("content_stored", STORED);
@@ -111,12 +123,14 @@ impl Fields {
             title,
             title_bigram,
             title_bigram_exact,
-            title_prefix,
             lesson,
-            lesson_prefix,
+            all,
+            topic,
+            topic_prefix,
             chapter,
             keywords,
             description,
+            description_stored,
             meta,
             content,
             content_stored,
@@ -141,7 +155,11 @@ impl Fields {
             self.title.exact => meta.title.as_str(),
             self.title_bigram => meta.title.as_str(),
             self.title_bigram_exact => meta.title.as_str(),
-            self.title_prefix => meta.title.as_str(),
+            self.topic => meta.title.as_str(),
+            self.topic_prefix => meta.title.as_str(),
+            // Title and lesson count twice among all the words: they say most about the material.
+            self.all => meta.title.as_str(),
+            self.all => meta.title.as_str(),
             self.subject => meta.subject.as_str(),
             self.resource_type => meta.resource_type.as_str(),
             self.created => m.created_at.timestamp_micros(),
@@ -161,8 +179,20 @@ impl Fields {
         for k in &meta.keywords {
             both(self.keywords, k);
         }
+        for k in &meta.keywords {
+            d.add_text(self.all, k);
+        }
         if let Some(l) = &meta.lesson {
-            d.add_text(self.lesson_prefix, l);
+            d.add_text(self.topic, l);
+            d.add_text(self.topic_prefix, l);
+            d.add_text(self.all, l);
+            d.add_text(self.all, l);
+        }
+        for v in [&meta.chapter, &meta.description].into_iter().flatten() {
+            d.add_text(self.all, v);
+        }
+        if let Some(desc) = &meta.description {
+            d.add_text(self.description_stored, beginning(desc, STORED_SNIPPET_CHARS));
         }
         if let Some(n) = meta.lesson.as_deref().and_then(lesson_number).or_else(|| lesson_number(&meta.title)) {
             d.add_u64(self.lesson_no, n);
@@ -176,11 +206,12 @@ impl Fields {
         if let Some(g) = meta.grade {
             d.add_u64(self.grade, u64::from(g));
         }
-        d.add_text(self.meta, metadata_words(m, vocab));
+        let words = metadata_words(m, vocab);
+        d.add_text(self.all, &words);
+        d.add_text(self.meta, words);
         if let Some(text) = content.filter(|t| !t.is_empty()) {
             d.add_text(self.content, text);
-            let cut = text.char_indices().nth(STORED_CONTENT_CHARS).map_or(text.len(), |(i, _)| i);
-            d.add_text(self.content_stored, &text[..cut]);
+            d.add_text(self.content_stored, beginning(text, STORED_SNIPPET_CHARS));
         }
         let thumbnail =
             m.files.iter().find_map(|f| Some(format!("{}/{}", f.id, f.preview.as_ref()?.thumbnail.as_ref()?)));
@@ -189,6 +220,11 @@ impl Fields {
         }
         d
     }
+}
+
+/// The first `max` characters of `text`.
+fn beginning(text: &str, max: usize) -> &str {
+    text.char_indices().nth(max).map_or(text, |(i, _)| &text[..i])
 }
 
 /// The words of a material's vocabulary values, each group separated by punctuation.

@@ -1,5 +1,10 @@
 //! Autocomplete: lesson names and titles that contain the words typed so far, the last one as a
 //! prefix of a word ("tap h" → "Tập hợp…"), ignoring diacritics.
+//!
+//! The words and the prefix are one term each (fields `topic` and `topic_prefix`), so the query
+//! is an intersection of terms that tantivy prunes, and only the best [`CANDIDATE_DOCS`]
+//! documents are read. The commonest case — one or two letters typed — is answered from a table
+//! built after each commit (`Table`).
 
 use std::collections::HashMap;
 
@@ -18,6 +23,14 @@ use crate::{Result, SearchIndex, query};
 pub const MAX_SUGGESTIONS: usize = 10;
 /// Documents looked at to gather suggestions.
 const CANDIDATE_DOCS: usize = 60;
+/// Prefixes of at most this many characters, typed alone, are answered from the table.
+const TABLE_PREFIX_CHARS: usize = 2;
+
+/// Suggestions for every short prefix typed alone ("b", "gi"), computed after a commit.
+#[derive(Default)]
+pub struct Table {
+    by_prefix: HashMap<String, Vec<Suggestion>>,
+}
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Suggestion {
@@ -28,11 +41,8 @@ pub struct Suggestion {
     pub kind: &'static str,
 }
 
-fn either(a: Field, b: Field, text: &str) -> Box<dyn Query> {
-    let t = |f| -> (Occur, Box<dyn Query>) {
-        (Occur::Should, Box::new(TermQuery::new(Term::from_field_text(f, text), IndexRecordOption::WithFreqs)))
-    };
-    Box::new(BooleanQuery::new(vec![t(a), t(b)]))
+fn term(field: Field, text: &str) -> (Occur, Box<dyn Query>) {
+    (Occur::Must, Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::WithFreqs)))
 }
 
 impl SearchIndex {
@@ -44,14 +54,28 @@ impl SearchIndex {
         // After a space the last word is complete too.
         let (full, prefix) =
             if text.ends_with(char::is_whitespace) { (&words[..], None) } else { (full, Some(last.as_str())) };
+        if let Some(p) = prefix.filter(|p| full.is_empty() && p.chars().count() <= TABLE_PREFIX_CHARS) {
+            let table = self.suggestion_table();
+            if let Some(found) = table.by_prefix.get(p) {
+                return Ok(found.iter().take(limit).cloned().collect());
+            }
+        }
+        self.suggest_on(&self.reader.searcher(), full, prefix, limit)
+    }
+
+    fn suggest_on(
+        &self,
+        searcher: &tantivy::Searcher,
+        full: &[String],
+        prefix: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Suggestion>> {
         let f = &self.fields;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-            full.iter().map(|w| (Occur::Must, either(f.title.fold, f.lesson.fold, w))).collect();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = full.iter().map(|w| term(f.topic, w)).collect();
         if let Some(p) = prefix {
             let p: String = p.chars().take(analyzer::MAX_PREFIX_CHARS).collect();
-            clauses.push((Occur::Must, either(f.title_prefix, f.lesson_prefix, &p)));
+            clauses.push(term(f.topic_prefix, &p));
         }
-        let searcher = self.reader.searcher();
         let top =
             searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(CANDIDATE_DOCS).order_by_score())?;
 
@@ -74,6 +98,28 @@ impl SearchIndex {
             b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(b.3.cmp(&a.3)).then(a.4.cmp(&b.4)).then(a.2.text.cmp(&b.2.text))
         });
         Ok(ranked.into_iter().take(limit).map(|r| r.2).collect())
+    }
+
+    /// Suggestions for every prefix of one or two characters in the index.
+    pub(crate) fn build_suggestion_table(&self, searcher: &tantivy::Searcher) -> Result<Table> {
+        let mut prefixes = std::collections::BTreeSet::new();
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(self.fields.topic_prefix)?;
+            let mut terms = inverted.terms().stream()?;
+            while terms.advance() {
+                if let Ok(p) = std::str::from_utf8(terms.key())
+                    && p.chars().count() <= TABLE_PREFIX_CHARS
+                {
+                    prefixes.insert(p.to_owned());
+                }
+            }
+        }
+        let mut by_prefix = HashMap::with_capacity(prefixes.len());
+        for p in prefixes {
+            let found = self.suggest_on(searcher, &[], Some(&p), MAX_SUGGESTIONS)?;
+            by_prefix.insert(p, found);
+        }
+        Ok(Table { by_prefix })
     }
 }
 

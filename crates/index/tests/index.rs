@@ -337,3 +337,131 @@ async fn suggestions_complete_the_last_word() {
     assert!(e.index.suggest("", 10).unwrap().is_empty());
     assert!(e.index.suggest("t", 2).unwrap().len() <= 2);
 }
+
+/// Materials of every subject, grade, series and type, deterministically.
+fn mixed_corpus(n: usize) -> Vec<String> {
+    let subjects = ["toan", "vat-li", "hoa-hoc", "ngu-van", "tin-hoc"];
+    let series = ["kntt", "ctst", "canh-dieu"];
+    let types = ["bai-giang", "ke-hoach-bai-day", "video", "bai-tap"];
+    let topics = ["Đường tròn", "Tập hợp", "Phân số", "Quang hợp", "Dao động", "Bài thơ", "Vectơ"];
+    (0..n)
+        .map(|i| {
+            let title =
+                format!("Bài {} {} {}", i % 40 + 1, topics[i % topics.len()], ["", "nâng cao", "ôn tập"][i % 3]);
+            line(title.trim(), subjects[i % 5], (i % 12 + 1) as u8, series[i % 3], types[(i / 3) % 4])
+        })
+        .collect()
+}
+
+/// Total and disjunctive facet counts of `req`, by reading every matching document's stored
+/// fields: independent of the search's counting.
+/// A total, subject counts and grade counts.
+type Tally = (u64, Vec<(String, u64)>, Vec<(u8, u64)>);
+
+fn brute_force(index: &SearchIndex, req: &SearchRequest) -> Tally {
+    use hoclieu_index::query;
+    use tantivy_doc::*;
+    let lang = index.language();
+    let parsed = query::parse(&req.text);
+    let hints = query::understand(&parsed.words, &lang.vocab);
+    let built = query::build(index.fields(), lang, &parsed, &hints, &[]);
+    let q = query::matching::anywhere(index.fields(), &built, built.units());
+    let searcher = index.searcher();
+    let docs = searcher.search(&*q, &DocSetCollector).unwrap();
+    let f = index.fields();
+    let (mut total, mut subjects, mut grades) =
+        (0, std::collections::BTreeMap::new(), std::collections::BTreeMap::new());
+    for address in docs {
+        let d: TantivyDocument = searcher.doc(address).unwrap();
+        let text = |field| d.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        let (subject, series, rtype) = (text(f.subject), text(f.series), text(f.resource_type));
+        let grade = d.get_first(f.grade).and_then(|v| v.as_u64()).unwrap_or(0) as u8;
+        let r = &req.filters;
+        let ok = |values: &[String], v: &str| values.is_empty() || values.iter().any(|x| x == v);
+        let (s_ok, g_ok) = (ok(&r.subjects, &subject), r.grades.is_empty() || r.grades.contains(&grade));
+        let others = ok(&r.series, &series) && ok(&r.resource_types, &rtype);
+        if s_ok && g_ok && others {
+            total += 1;
+        }
+        if g_ok && others {
+            *subjects.entry(subject).or_insert(0) += 1;
+        }
+        if s_ok && others {
+            *grades.entry(grade).or_insert(0) += 1;
+        }
+    }
+    let mut subjects: Vec<(String, u64)> = subjects.into_iter().collect();
+    subjects.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    (total, subjects, grades.into_iter().collect())
+}
+
+mod tantivy_doc {
+    pub use tantivy::TantivyDocument;
+    pub use tantivy::collector::DocSetCollector;
+    pub use tantivy::schema::Value;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn totals_and_facets_equal_a_brute_force_count() {
+    let mut e = env().await;
+    let lines = mixed_corpus(600);
+    e.add(&lines.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let filters = |subjects: &[&str], grades: &[u8]| Filters {
+        subjects: subjects.iter().map(|s| s.to_string()).collect(),
+        grades: grades.to_vec(),
+        ..Filters::default()
+    };
+    for (text, f) in [
+        ("bai", Filters::default()),
+        ("duong tron", Filters::default()),
+        ("toán 10", Filters::default()),
+        ("tap hop nang cao", filters(&["toan"], &[])),
+        ("bai", filters(&["vat-li", "hoa-hoc"], &[3, 4])),
+        ("", filters(&[], &[7])),
+    ] {
+        let req = SearchRequest { text: text.into(), filters: f, limit: 10, ..Default::default() };
+        let r = e.index.search(&req).unwrap();
+        let (total, subjects, grades) = brute_force(&e.index, &req);
+        assert!(!r.total_is_estimate, "{text}: a small index is counted exactly");
+        assert_eq!(r.total, total, "{text}");
+        assert_eq!(r.facets.subject, subjects, "{text}");
+        assert_eq!(r.facets.grade, grades, "{text}");
+        assert!(r.total > 0 || text.is_empty(), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn beyond_the_budget_counts_are_estimates_close_to_the_truth() {
+    let mut e = env().await;
+    let lines = mixed_corpus(3000);
+    e.add(&lines.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let small = e.index.clone().with_count_budget(300).with_cache(0);
+    for text in ["bai", "duong tron", "on tap"] {
+        let req = SearchRequest { text: text.into(), limit: 10, ..Default::default() };
+        let exact = e.index.search(&req).unwrap();
+        let estimated = small.search(&req).unwrap();
+        assert!(!exact.total_is_estimate && estimated.total_is_estimate, "{text}");
+        let error = (estimated.total as f64 - exact.total as f64).abs() / exact.total as f64;
+        assert!(error < 0.15, "{text}: {} estimated, {} exactly", estimated.total, exact.total);
+        // The page itself is never estimated: the same hits in the same order.
+        let ids = |r: &hoclieu_index::SearchResponse| r.hits.iter().map(|h| h.id).collect::<Vec<_>>();
+        assert_eq!(ids(&estimated), ids(&exact), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cached_page_never_outlives_a_commit() {
+    let mut e = env().await;
+    e.add(&[&line("Đường tròn ngoại tiếp", "toan", 9, "kntt", "bai-giang")]).await;
+    assert_eq!(e.search("duong tron").len(), 1);
+    let before = e.index.cache_stats();
+    assert_eq!(e.search("duong tron").len(), 1);
+    assert_eq!(e.index.cache_stats().hits, before.hits + 1, "the same search again is a cache hit");
+    // A new material (a new commit): the next search sees it.
+    let ids = e.add(&[&line("Đường tròn nội tiếp", "toan", 9, "kntt", "bai-giang")]).await;
+    assert_eq!(e.search("duong tron").len(), 2);
+    // A removal too.
+    assert!(e.db.delete_material(ids[0]).await.unwrap());
+    e.indexer.catch_up(&e.db).await.unwrap();
+    assert_eq!(e.search("duong tron"), ["Đường tròn ngoại tiếp"]);
+}

@@ -213,8 +213,9 @@ fn json_ld(m: &Material, v: &Vocabularies, base: &str) -> String {
     format!(r#"<script type="application/ld+json">{text}</script>"#)
 }
 
-/// Other materials of the same lesson (or topic), subject and grade: other series and types.
-fn related(app: &App, m: &Material) -> String {
+/// Other materials of the same lesson (or topic), subject and grade: other series and types
+/// (left out when the server is too busy to search for them).
+async fn related(app: &App, m: &Material) -> String {
     let meta = &m.meta;
     let text = meta.lesson.clone().or_else(|| meta.chapter.clone()).unwrap_or_else(|| meta.title.clone());
     let request = SearchRequest {
@@ -227,7 +228,8 @@ fn related(app: &App, m: &Material) -> String {
         limit: 7,
         ..Default::default()
     };
-    let Ok(found) = app.index.search(&request) else { return String::new() };
+    let index = app.index.clone();
+    let Ok(Ok(found)) = app.searches.run(move || index.search(&request)).await else { return String::new() };
     let items: Vec<String> = found
         .hits
         .iter()
@@ -281,7 +283,7 @@ pub async fn material(req: HttpRequest, path: web::Path<String>, app: web::Data<
         metadata(&m, v),
         downloads(&m),
         preview(&app, &m).await?,
-        related(&app, &m),
+        related(&app, &m).await,
         json_ld(&m, v, &base)
     );
     Ok(page(&caller, &m.meta.title, &body))

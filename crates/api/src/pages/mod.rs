@@ -62,6 +62,9 @@ impl ResponseError for PageError {
             "csrf_failed" => "Trang đã cũ so với phiên đăng nhập. Hãy tải lại trang rồi thử lại.".to_owned(),
             "invalid_state" => format!("Không thể làm bước này ở trạng thái hiện tại ({}).", self.0.message),
             "internal" | "service_unavailable" => "Hệ thống đang gặp sự cố. Vui lòng thử lại sau ít phút.".to_owned(),
+            "overloaded" => {
+                "Hệ thống đang bận vì có quá nhiều lượt tìm kiếm. Vui lòng thử lại sau vài giây.".to_owned()
+            }
             "too_many_attempts" | "account_locked" => {
                 "Đăng nhập sai quá nhiều lần. Hãy thử lại sau ít phút.".to_owned()
             }
@@ -152,6 +155,19 @@ pub(crate) fn esc(s: &str) -> String {
 
 pub(crate) fn encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A count written the Vietnamese way: 123.456.
+pub(crate) fn number(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    out
 }
 
 pub(crate) fn size(bytes: u64) -> String {

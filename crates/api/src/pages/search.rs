@@ -10,7 +10,7 @@ use hoclieu_domain::Vocabularies;
 use hoclieu_index::{Hit, SearchResponse, Sort};
 use uuid::Uuid;
 
-use super::{PageResult, assets, encode, esc, page, size, visitor};
+use super::{PageResult, assets, encode, esc, number, page, size, visitor};
 use crate::App;
 use crate::params::SearchParams;
 
@@ -138,7 +138,8 @@ fn hit(h: &Hit, files: Option<&hoclieu_domain::Material>, v: &Vocabularies) -> S
 pub async fn search(req: HttpRequest, app: web::Data<App>) -> PageResult {
     let caller = visitor(&req, &app).await?;
     let params = SearchParams::parse(req.query_string(), &app.vocab)?;
-    let response = app.index.search(&params.request)?;
+    let (index, request) = (app.index.clone(), params.request.clone());
+    let response = app.searches.run(move || index.search(&request)).await??;
     let q = Query(form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect());
     let v = &app.vocab;
     let text = &params.request.text;
@@ -195,7 +196,8 @@ pub async fn search(req: HttpRequest, app: web::Data<App>) -> PageResult {
         }
         results.push_str("<li>Thử ít từ hơn hoặc từ khác, ví dụ tên bài học: «tap hop», «quang hop».</li><li>Có thể gõ không dấu: «ke hoach bai day toan 10».</li></ul></div>");
     } else {
-        let _ = write!(results, r#"<p class="muted" id="total">{} học liệu</p>"#, response.total);
+        let about = if response.total_is_estimate { "khoảng " } else { "" };
+        let _ = write!(results, r#"<p class="muted" id="total">{about}{} học liệu</p>"#, number(response.total));
         for h in &response.hits {
             results.push_str(&hit(h, materials.get(&h.id), v));
         }
